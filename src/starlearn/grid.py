@@ -1,0 +1,204 @@
+"""Wavelength grids: log-uniform grids, survey presets, and air/vacuum conversion.
+
+All grids are in **vacuum** Angstrom. A log-uniform grid has a constant pixel step in
+log10(wavelength), i.e. constant velocity width per pixel
+``dv = c * ln(10) * dlog10`` (km/s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["C_KMS", "PRESETS", "Grid", "air_to_vacuum", "get_grid", "vacuum_to_air"]
+
+C_KMS = 299_792.458
+"""Speed of light in km/s."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A log-uniform vacuum wavelength grid.
+
+    Pixel ``i`` (0-based) is centred at ``10 ** (log10_start + i * dlog10)`` Angstrom.
+
+    Parameters
+    ----------
+    log10_start : float
+        log10 of the first pixel's central vacuum wavelength (Angstrom).
+    dlog10 : float
+        Pixel step in log10(wavelength / Angstrom).
+    n_pix : int
+        Number of pixels.
+    resolution : float or None
+        Resolving power R = lambda / FWHM of the instrument's line-spread function, if the
+        grid belongs to an instrument (used by synthetic surveys and resolution matching).
+    name : str
+        Preset name or a free label.
+    gaps : tuple of (lo, hi) pixel index ranges
+        Half-open pixel ranges ``[lo, hi)`` with no data (e.g. APOGEE chip gaps).
+
+    Examples
+    --------
+    >>> g = Grid.log_uniform(15000.0, 17000.0, n_pix=1000)
+    >>> round(float(g.wave[0]), 6), round(float(g.wave[-1]), 6), g.n_pix
+    (15000.0, 17000.0, 1000)
+    """
+
+    log10_start: float
+    dlog10: float
+    n_pix: int
+    resolution: float | None = None
+    name: str = ""
+    gaps: tuple[tuple[int, int], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not (self.dlog10 > 0 and self.n_pix >= 2):
+            raise ValueError(f"Grid: need dlog10 > 0 and n_pix >= 2, got dlog10={self.dlog10}, "
+                             f"n_pix={self.n_pix}")
+        object.__setattr__(self, "n_pix", int(self.n_pix))
+        object.__setattr__(self, "gaps", tuple((int(a), int(b)) for a, b in self.gaps))
+
+    @classmethod
+    def log_uniform(cls, start: float, stop: float, *, n_pix: int | None = None,
+                    sampling_r: float | None = None, resolution: float | None = None,
+                    name: str = "") -> Grid:
+        """A log-uniform grid from ``start`` to ``stop`` (vacuum Angstrom, both included).
+
+        Give exactly one of ``n_pix`` (number of pixels) or ``sampling_r`` (the sampling
+        resolving power lambda / delta-lambda of one pixel; the pixel count is rounded so
+        that the grid ends at ``stop``). ``resolution`` is the instrument's resolving power
+        and does not change the sampling.
+        """
+        if not 0 < start < stop:
+            raise ValueError(f"Grid.log_uniform: need 0 < start < stop, got {start}, {stop}")
+        if (n_pix is None) == (sampling_r is None):
+            raise ValueError("Grid.log_uniform: give exactly one of n_pix or sampling_r")
+        span = np.log10(stop) - np.log10(start)
+        if n_pix is None:
+            n_pix = int(round(span / np.log10(1 + 1 / sampling_r))) + 1
+        return cls(float(np.log10(start)), float(span / (n_pix - 1)), int(n_pix),
+                   resolution, name)
+
+    @property
+    def wave(self) -> np.ndarray:
+        """Pixel centres, vacuum Angstrom, shape (n_pixels,)."""
+        return 10.0 ** (self.log10_start + self.dlog10 * np.arange(self.n_pix))
+
+    @property
+    def edges(self) -> np.ndarray:
+        """Pixel edges (geometric midpoints), vacuum Angstrom, shape (n_pixels + 1,)."""
+        return 10.0 ** (self.log10_start + self.dlog10 * (np.arange(self.n_pix + 1) - 0.5))
+
+    @property
+    def velocity_step(self) -> float:
+        """Velocity width of one pixel in km/s."""
+        return float(C_KMS * np.log(10) * self.dlog10)
+
+    @property
+    def gap_mask(self) -> np.ndarray:
+        """Boolean (n_pixels,), True inside the grid's gaps (pixels without data)."""
+        out = np.zeros(self.n_pix, dtype=bool)
+        for lo, hi in self.gaps:
+            out[lo:hi] = True
+        return out
+
+    @property
+    def start(self) -> float:
+        """First pixel centre, vacuum Angstrom."""
+        return float(10.0 ** self.log10_start)
+
+    @property
+    def stop(self) -> float:
+        """Last pixel centre, vacuum Angstrom."""
+        return float(10.0 ** (self.log10_start + self.dlog10 * (self.n_pix - 1)))
+
+    def matches(self, wave: np.ndarray, rtol: float = 1e-7) -> bool:
+        """True when ``wave`` (Angstrom) is this grid's pixel centres."""
+        wave = np.asarray(wave)
+        return wave.shape == (self.n_pix,) and np.allclose(wave, self.wave, rtol=rtol, atol=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able description; ``Grid.from_dict`` inverts it exactly."""
+        d = asdict(self)
+        d["gaps"] = [list(g) for g in self.gaps]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Grid:
+        d = dict(d)
+        d["gaps"] = tuple(tuple(g) for g in d.get("gaps", ()))
+        return cls(**d)
+
+
+def _apogee() -> Grid:
+    # aspcapStar/apStar combined grid: log10(lambda) = 4.179 + 6e-6 * i, 8575 pixels.
+    # The pixels with data on the three detectors (blue, green, red) are
+    # [322, 3242), [3648, 6048), [6412, 8306) (apogee package, apStarInds for aspcapStar);
+    # everything else (two chip gaps and the ends) has no data.
+    return Grid(4.179, 6e-6, 8575, resolution=22_500.0, name="apogee",
+                gaps=((0, 322), (3242, 3648), (6048, 6412), (8306, 8575)))
+
+
+PRESETS: dict[str, Grid] = {
+    "apogee": _apogee(),
+    # LAMOST LRS: log10 step 1e-4 (COEFF1), 3,700 - 9,100 A, R ~ 1,800.
+    "lamost": Grid.log_uniform(3700.0, 9100.0, sampling_r=1 / (10**1e-4 - 1),
+                               resolution=1800.0, name="lamost"),
+    # SDSS/SEGUE: log10 step 1e-4, 3,800 - 9,200 A, R ~ 2,000.
+    "segue": Grid.log_uniform(3800.0, 9200.0, sampling_r=1 / (10**1e-4 - 1),
+                              resolution=2000.0, name="segue"),
+    # Subaru PFS medium-resolution red arm 7,100 - 8,850 A, R ~ 5,000, exactly 4,096 pixels.
+    "pfs-mr": Grid.log_uniform(7100.0, 8850.0, n_pix=4096, resolution=5000.0, name="pfs-mr"),
+    # Ondrejov 2-m CCD700 around H-alpha, 6,250 - 6,770 A, R ~ 13,000, ~0.26 A per pixel.
+    "ondrejov-halpha": Grid.log_uniform(6250.0, 6770.0, n_pix=2000, resolution=13_000.0,
+                                        name="ondrejov-halpha"),
+}
+"""Survey grid presets by name (all vacuum Angstrom)."""
+
+
+def get_grid(grid: str | Grid | dict[str, Any]) -> Grid:
+    """A Grid from a preset name, a Grid, or a ``Grid.to_dict()`` dictionary."""
+    if isinstance(grid, Grid):
+        return grid
+    if isinstance(grid, dict):
+        return Grid.from_dict(grid)
+    try:
+        return PRESETS[grid]
+    except KeyError:
+        raise ValueError(f"unknown grid preset '{grid}'; presets are {sorted(PRESETS)}") from None
+
+
+def _refractive_index_air(vacuum_wave: np.ndarray) -> np.ndarray:
+    """Refractive index of standard air at a vacuum wavelength (Angstrom).
+
+    Ciddor (1996) as given by Morton (2000, ApJS 130, 403), the IAU standard used by
+    SDSS and VALD: n = 1 + 8.34254e-5 + 2.406147e-2 / (130 - s^2) + 1.5998e-4 / (38.9 - s^2),
+    s = 1e4 / lambda_vac (inverse micron).
+    """
+    s2 = (1e4 / vacuum_wave) ** 2
+    return 1 + 8.34254e-5 + 2.406147e-2 / (130.0 - s2) + 1.5998e-4 / (38.9 - s2)
+
+
+def vacuum_to_air(wave: Any) -> np.ndarray:
+    """Convert vacuum wavelengths (Angstrom) to standard-air wavelengths (Angstrom).
+
+    Valid above 2,000 Angstrom (below, air and vacuum are taken equal, as the IAU does).
+    """
+    wave = np.asarray(wave, dtype=np.float64)
+    return np.where(wave > 2000.0, wave / _refractive_index_air(np.maximum(wave, 2000.0)), wave)
+
+
+def air_to_vacuum(wave: Any) -> np.ndarray:
+    """Convert standard-air wavelengths (Angstrom) to vacuum wavelengths (Angstrom).
+
+    Inverts :func:`vacuum_to_air` by Newton iteration, so that the round trip is exact to
+    better than 1e-8 Angstrom.
+    """
+    air = np.asarray(wave, dtype=np.float64)
+    vac = air * _refractive_index_air(np.maximum(air, 2000.0))
+    for _ in range(4):
+        vac = vac - (vacuum_to_air(vac) - air)
+    return np.where(air > 2000.0, vac, air)

@@ -1,0 +1,337 @@
+"""The starlearn HDF5 data-set format: write, read whole, or read lazily in batches.
+
+Layout (see ``docs/dataset-format.md``)::
+
+    /                 attrs: format = "starlearn-spectra", version = 1
+    /wave             float64, (n_pixels,) or (n_spectra, n_pixels), vacuum Angstrom
+    /flux             float32, (n_spectra, n_pixels)
+    /ivar             float32, (n_spectra, n_pixels), inverse variance, 0 = no information
+    /mask             bool,    (n_spectra, n_pixels), True = bad pixel         [optional]
+    /labels           float32, (n_spectra, n_labels), NaN = missing; attr names [optional]
+    /classes          int,     (n_spectra,), -1 = unknown; attr names          [optional]
+    /ids              str,     (n_spectra,)
+    /meta/<column>    one dataset per metadata column, (n_spectra,)            [optional]
+
+Spectrum arrays are chunked in whole spectra, so a reader pulls a batch of rows without
+touching the rest of the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+from astropy.table import Table
+
+from starlearn.spectra import SpectrumSet
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DatasetStore", "DatasetWriter", "open_dataset",
+           "read_dataset", "write_dataset"]
+
+FORMAT_NAME = "starlearn-spectra"
+FORMAT_VERSION = 1
+_STR = h5py.string_dtype("utf-8")
+_PER_SPECTRUM = ("flux", "ivar", "mask")
+
+
+def _chunk_rows(n_pix: int, itemsize: int = 4) -> int:
+    """Rows per chunk: whole spectra, about 256 KiB per chunk."""
+    return int(max(1, min(1024, (256 * 1024) // max(1, n_pix * itemsize))))
+
+
+def _meta_array(column: Any) -> np.ndarray:
+    data = column.filled() if hasattr(column, "filled") and hasattr(column, "mask") else column
+    arr = np.asarray(data)
+    if arr.dtype.kind in "USO":
+        return np.asarray([str(x) for x in arr], dtype=object)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"meta column '{getattr(column, 'name', '?')}' has unsupported "
+                         f"dtype {arr.dtype}")
+    return arr
+
+
+class DatasetWriter:
+    """Write a data-set file spectrum block by spectrum block (for ingest and big files).
+
+    Parameters
+    ----------
+    path : path-like
+        Output file.
+    wave : array, shape (n_pixels,), optional
+        The shared vacuum wavelength grid (Angstrom). ``None`` stores per-spectrum
+        wavelengths taken from each appended SpectrumSet.
+    label_names, class_names : list of str
+        Fixed for the whole file.
+    overwrite : bool
+        Replace an existing file; otherwise an existing file raises FileExistsError.
+
+    Examples
+    --------
+    >>> with DatasetWriter(path, wave=grid.wave) as w:   # doctest: +SKIP
+    ...     for block in blocks:
+    ...         w.append(block)
+    """
+
+    def __init__(self, path: str | PathLike, *, n_pix: int, wave: np.ndarray | None = None,
+                 label_names: list[str] | None = None, class_names: list[str] | None = None,
+                 meta_columns: dict[str, np.dtype] | None = None,
+                 overwrite: bool = False) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path}: file exists (pass overwrite=True to replace it)")
+        self.n_pix = int(n_pix)
+        self.label_names = list(label_names or [])
+        self.class_names = list(class_names or [])
+        self.shared_wave = wave is not None
+        self.n = 0
+        rows = _chunk_rows(self.n_pix)
+        self._h5 = h5py.File(self.path, "w")
+        h5 = self._h5
+        h5.attrs["format"] = FORMAT_NAME
+        h5.attrs["version"] = FORMAT_VERSION
+        shape, maxshape, chunks = (0, self.n_pix), (None, self.n_pix), (rows, self.n_pix)
+        if self.shared_wave:
+            wave = np.asarray(wave, dtype=np.float64)
+            if wave.shape != (self.n_pix,):
+                raise ValueError(f"DatasetWriter: wave has shape {wave.shape}, expected "
+                                 f"({self.n_pix},)")
+            h5.create_dataset("wave", data=wave)
+        else:
+            h5.create_dataset("wave", shape, np.float64, maxshape=maxshape, chunks=chunks)
+        h5.create_dataset("flux", shape, np.float32, maxshape=maxshape, chunks=chunks)
+        h5.create_dataset("ivar", shape, np.float32, maxshape=maxshape, chunks=chunks)
+        h5.create_dataset("mask", shape, bool, maxshape=maxshape, chunks=chunks)
+        if self.label_names:
+            d = h5.create_dataset("labels", (0, len(self.label_names)), np.float32,
+                                  maxshape=(None, len(self.label_names)),
+                                  chunks=(4096, len(self.label_names)))
+            d.attrs["names"] = np.asarray(self.label_names, dtype=object)
+        if self.class_names:
+            d = h5.create_dataset("classes", (0,), np.int64, maxshape=(None,), chunks=(4096,))
+            d.attrs["names"] = np.asarray(self.class_names, dtype=object)
+        h5.create_dataset("ids", (0,), _STR, maxshape=(None,), chunks=(4096,))
+        self._meta_dtypes = dict(meta_columns or {})
+        if self._meta_dtypes:
+            group = h5.create_group("meta")
+            for name, dtype in self._meta_dtypes.items():
+                dt = _STR if np.dtype(dtype).kind in "USO" else np.dtype(dtype)
+                group.create_dataset(name, (0,), dt, maxshape=(None,), chunks=(4096,))
+
+    def append(self, spectra: SpectrumSet) -> None:
+        """Append a block of spectra (same pixels, labels and classes as the file)."""
+        if spectra.n_pix != self.n_pix:
+            raise ValueError(f"{self.path}: block has {spectra.n_pix} pixels, file has "
+                             f"{self.n_pix}")
+        if spectra.label_names != self.label_names:
+            raise ValueError(f"{self.path}: block labels {spectra.label_names} differ from "
+                             f"the file's {self.label_names}")
+        if self.class_names and spectra.class_names != self.class_names:
+            raise ValueError(f"{self.path}: block classes {spectra.class_names} differ from "
+                             f"the file's {self.class_names}")
+        h5, n0, k = self._h5, self.n, len(spectra)
+        n1 = n0 + k
+        if self.shared_wave:
+            if not (spectra.shared_wave and np.array_equal(spectra.wave, h5["wave"][...])):
+                raise ValueError(f"{self.path}: block is not on the file's wavelength grid")
+        else:
+            h5["wave"].resize(n1, axis=0)
+            h5["wave"][n0:n1] = np.broadcast_to(spectra.wave, spectra.flux.shape)
+        for name in _PER_SPECTRUM:
+            h5[name].resize(n1, axis=0)
+            h5[name][n0:n1] = getattr(spectra, name)
+        if self.label_names:
+            h5["labels"].resize(n1, axis=0)
+            h5["labels"][n0:n1] = spectra.labels
+        if self.class_names:
+            h5["classes"].resize(n1, axis=0)
+            h5["classes"][n0:n1] = (np.full(k, -1) if spectra.classes is None
+                                    else spectra.classes)
+        h5["ids"].resize(n1, axis=0)
+        h5["ids"][n0:n1] = np.asarray(spectra.ids, dtype=object)
+        for name in self._meta_dtypes:
+            d = h5["meta"][name]
+            d.resize(n1, axis=0)
+            if name in spectra.meta.colnames:
+                d[n0:n1] = _meta_array(spectra.meta[name])
+            else:
+                d[n0:n1] = _missing(d.dtype, k)
+        self.n = n1
+
+    def close(self) -> None:
+        self._h5.close()
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _missing(dtype: np.dtype, k: int) -> np.ndarray:
+    """Fill values for a metadata column absent from a block: '', NaN, or 0."""
+    if dtype.kind == "O":
+        return np.full(k, "", dtype=object)
+    return np.full(k, np.nan if dtype.kind == "f" else 0, dtype=dtype)
+
+
+def write_dataset(spectra: SpectrumSet, path: str | PathLike, *, overwrite: bool = False) -> None:
+    """Write a SpectrumSet to ``path`` in the starlearn HDF5 data-set format."""
+    meta_cols = {name: _meta_array(spectra.meta[name]).dtype for name in spectra.meta.colnames}
+    with DatasetWriter(path, n_pix=spectra.n_pix,
+                       wave=spectra.wave if spectra.shared_wave else None,
+                       label_names=spectra.label_names, class_names=spectra.class_names,
+                       meta_columns=meta_cols, overwrite=overwrite) as writer:
+        writer.append(spectra)
+
+
+class DatasetStore:
+    """Lazy, read-only view of a data-set file: batches are read on demand.
+
+    Use as a context manager or call :meth:`close`. Indexing returns an in-memory
+    SpectrumSet of the selected rows; ``iter_batches`` streams the whole file.
+
+    Attributes
+    ----------
+    path : Path
+    n_pix : int
+    label_names, class_names : list of str
+    wave : ndarray or None
+        The shared vacuum wavelength grid (Angstrom), or None for per-spectrum wavelengths.
+    """
+
+    def __init__(self, path: str | PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such file")
+        try:
+            self._h5 = h5py.File(self.path, "r")
+        except OSError as err:
+            raise ValueError(f"{self.path}: not a readable HDF5 file ({err})") from None
+        try:
+            self._check()
+        except Exception:
+            self._h5.close()
+            raise
+
+    def _check(self) -> None:
+        h5, p = self._h5, self.path
+        fmt = h5.attrs.get("format")
+        if isinstance(fmt, bytes):
+            fmt = fmt.decode()
+        if fmt != FORMAT_NAME:
+            raise ValueError(f"{p}: root attribute 'format' is {fmt!r}, expected "
+                             f"'{FORMAT_NAME}' (not a starlearn data-set file)")
+        version = int(h5.attrs.get("version", -1))
+        if version != FORMAT_VERSION:
+            raise ValueError(f"{p}: data-set format version {version} is not supported "
+                             f"(this starlearn reads version {FORMAT_VERSION})")
+        for name in ("wave", "flux", "ivar"):
+            if name not in h5:
+                raise ValueError(f"{p}: missing dataset '/{name}'")
+        n, n_pix = h5["flux"].shape
+        for name in ("ivar", "mask"):
+            if name in h5 and h5[name].shape != (n, n_pix):
+                raise ValueError(f"{p}: '/{name}' has shape {h5[name].shape}, expected "
+                                 f"({n}, {n_pix}) like '/flux'")
+        if h5["wave"].shape not in ((n_pix,), (n, n_pix)):
+            raise ValueError(f"{p}: '/wave' has shape {h5['wave'].shape}, expected ({n_pix},) "
+                             f"or ({n}, {n_pix})")
+        if "labels" in h5 and h5["labels"].shape[0] != n:
+            raise ValueError(f"{p}: '/labels' has {h5['labels'].shape[0]} rows for {n} spectra")
+        if "labels" in h5 and "names" not in h5["labels"].attrs:
+            raise ValueError(f"{p}: '/labels' has no 'names' attribute")
+        if "classes" in h5 and "names" not in h5["classes"].attrs:
+            raise ValueError(f"{p}: '/classes' has no 'names' attribute")
+        self.n_pix = n_pix
+        self._n = n
+        self.label_names = _names(h5["labels"]) if "labels" in h5 else []
+        self.class_names = _names(h5["classes"]) if "classes" in h5 else []
+        self.wave = h5["wave"][...] if h5["wave"].ndim == 1 else None
+        self.meta_columns = list(h5["meta"].keys()) if "meta" in h5 else []
+
+    def __len__(self) -> int:
+        return self._n
+
+    def read(self, index: slice | np.ndarray | list[int] | None = None) -> SpectrumSet:
+        """Read the selected spectra (all when ``index`` is None) into memory."""
+        h5 = self._h5
+        if index is None:
+            index = slice(None)
+        if not isinstance(index, slice):
+            idx = np.asarray(index)
+            if idx.dtype == bool:
+                idx = np.flatnonzero(idx)
+            idx = np.where(idx < 0, idx + len(self), idx)
+            order = np.argsort(idx, kind="stable")
+            sorted_idx = idx[order]
+            if np.any(np.diff(sorted_idx) == 0):
+                raise ValueError(f"{self.path}: duplicate indices in a lazy read")
+            block = self._read_sorted(sorted_idx)
+            return block[np.argsort(order)]
+        return self._read_sorted(index)
+
+    def _read_sorted(self, index: slice | np.ndarray) -> SpectrumSet:
+        h5 = self._h5
+
+        def get(name: str) -> np.ndarray:
+            return h5[name][index]
+
+        ids = np.asarray([x.decode() if isinstance(x, bytes) else str(x) for x in get("ids")])
+        meta = None
+        if self.meta_columns:
+            meta = Table()
+            for name in self.meta_columns:
+                col = h5["meta"][name][index]
+                if col.dtype.kind in "OS":
+                    col = np.asarray([x.decode() if isinstance(x, bytes) else str(x)
+                                      for x in col])
+                meta[name] = col
+        return SpectrumSet(
+            wave=self.wave if self.wave is not None else get("wave"),
+            flux=get("flux"), ivar=get("ivar"),
+            mask=get("mask") if "mask" in h5 else None,
+            labels=get("labels") if "labels" in h5 else None, label_names=self.label_names,
+            classes=get("classes") if "classes" in h5 else None, class_names=self.class_names,
+            ids=ids, meta=meta)
+
+    def __getitem__(self, index: slice | np.ndarray | list[int] | int) -> SpectrumSet:
+        if isinstance(index, (int, np.integer)):
+            index = slice(int(index), int(index) + 1)
+        return self.read(index)
+
+    def iter_batches(self, batch_size: int = 256) -> Iterator[SpectrumSet]:
+        """Yield consecutive blocks of ``batch_size`` spectra (the last may be shorter)."""
+        for start in range(0, len(self), batch_size):
+            yield self.read(slice(start, min(start + batch_size, len(self))))
+
+    def close(self) -> None:
+        self._h5.close()
+
+    def __enter__(self) -> DatasetStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"DatasetStore('{self.path}', n={len(self)}, n_pix={self.n_pix}, "
+                f"labels={self.label_names})")
+
+
+def _names(dataset: h5py.Dataset) -> list[str]:
+    return [x.decode() if isinstance(x, bytes) else str(x) for x in dataset.attrs["names"]]
+
+
+def open_dataset(path: str | PathLike) -> DatasetStore:
+    """Open a data-set file lazily (see :class:`DatasetStore`)."""
+    return DatasetStore(path)
+
+
+def read_dataset(path: str | PathLike) -> SpectrumSet:
+    """Read a whole data-set file into a SpectrumSet."""
+    with DatasetStore(path) as store:
+        return store.read()

@@ -1,0 +1,1 @@
+"""Preprocessing transforms (fit/transform, to_dict/from_dict) and the Pipeline."""

@@ -1,0 +1,140 @@
+import h5py
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from starlearn import SpectrumSet, open_dataset
+from starlearn.io.dataset import DatasetWriter
+
+from .test_spectra import make_set
+
+
+def assert_sets_equal(a: SpectrumSet, b: SpectrumSet) -> None:
+    assert_array_equal(a.wave, b.wave)
+    assert a.wave.dtype == b.wave.dtype == np.float64
+    for name in ("flux", "ivar", "mask", "labels", "ids"):
+        assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.label_names == b.label_names and a.class_names == b.class_names
+    if a.classes is None:
+        assert b.classes is None
+    else:
+        assert_array_equal(a.classes, b.classes)
+    assert a.meta.colnames == b.meta.colnames
+    for col in a.meta.colnames:
+        assert_array_equal(np.asarray(a.meta[col]), np.asarray(b.meta[col]))
+
+
+def test_hdf5_round_trip_is_exact(tmp_path):
+    s = make_set(n=7)
+    s.flux[2, 5] = np.nan  # becomes masked on the next construction
+    s = s.replace()
+    path = tmp_path / "set.h5"
+    s.write(path)
+    assert_sets_equal(s, SpectrumSet.read(path))
+
+
+def test_round_trip_per_spectrum_wave_and_no_labels(tmp_path):
+    s = SpectrumSet(wave=np.cumsum(np.ones((3, 10)), axis=1) + np.arange(3)[:, None],
+                    flux=np.random.default_rng(1).normal(size=(3, 10)))
+    s.write(tmp_path / "a.h5")
+    back = SpectrumSet.read(tmp_path / "a.h5")
+    assert_sets_equal(s, back)
+    assert back.classes is None and back.label_names == []
+
+
+def test_file_layout_matches_documented_format(tmp_path):
+    path = tmp_path / "set.h5"
+    make_set(n=300, n_pix=2000).write(path)
+    with h5py.File(path, "r") as h5:
+        assert h5.attrs["format"] == "starlearn-spectra" and h5.attrs["version"] == 1
+        assert h5["wave"].dtype == np.float64
+        assert h5["flux"].dtype == np.float32 and h5["ivar"].dtype == np.float32
+        assert h5["mask"].dtype == bool
+        assert h5["labels"].dtype == np.float32
+        assert list(h5["labels"].attrs["names"]) == ["teff", "logg"]
+        assert list(h5["classes"].attrs["names"]) == ["absorption", "emission"]
+        rows, cols = h5["flux"].chunks
+        assert cols == 2000 and 1 <= rows < 300  # chunked by whole spectra
+
+
+def test_hand_written_file_is_readable(tmp_path):
+    """The h5py example in docs/dataset-format.md, written by hand."""
+    path = tmp_path / "mine.h5"
+    n, n_pix = 4, 100
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = "starlearn-spectra"
+        f.attrs["version"] = 1
+        f["wave"] = np.geomspace(15100.0, 17000.0, n_pix)
+        f.create_dataset("flux", data=np.ones((n, n_pix), "f4"), chunks=(1, n_pix))
+        f.create_dataset("ivar", data=np.full((n, n_pix), 100.0, "f4"), chunks=(1, n_pix))
+        f["labels"] = np.array([[4800, 2.5], [5800, 4.4], [np.nan, 1.0], [4000, 1.2]], "f4")
+        f["labels"].attrs["names"] = ["teff", "logg"]
+        f["ids"] = ["a", "b", "c", "d"]
+    s = SpectrumSet.read(path)
+    assert len(s) == 4 and s.label_names == ["teff", "logg"]
+    assert np.isnan(s.labels[2, 0]) and not s.mask.any()
+    assert list(s.ids) == ["a", "b", "c", "d"]
+
+
+def test_lazy_store_reads_batches_and_fancy_indices(tmp_path):
+    s = make_set(n=23)
+    path = tmp_path / "set.h5"
+    s.write(path)
+    with open_dataset(path) as store:
+        assert len(store) == 23 and store.n_pix == s.n_pix
+        batches = list(store.iter_batches(10))
+        assert [len(b) for b in batches] == [10, 10, 3]
+        assert_sets_equal(SpectrumSet.concat(batches), s)
+        picked = store.read([5, 2, 19])
+        assert_array_equal(picked.ids, ["star5", "star2", "star19"])
+        assert_array_equal(picked.flux, s.flux[[5, 2, 19]])
+        assert_array_equal(store[3].flux, s.flux[3:4])
+
+
+def test_writer_appends_blocks(tmp_path):
+    s = make_set(n=9)
+    path = tmp_path / "big.h5"
+    with DatasetWriter(path, n_pix=s.n_pix, wave=s.wave, label_names=s.label_names,
+                       class_names=s.class_names,
+                       meta_columns={"snr": np.dtype(float), "survey": np.dtype(object)}) as w:
+        for start in (0, 4):
+            w.append(s[start:start + 4 if start == 0 else 9])
+    assert_sets_equal(SpectrumSet.read(path), s)
+
+
+def test_overwrite_protection(tmp_path):
+    path = tmp_path / "x.h5"
+    make_set().write(path)
+    with pytest.raises(FileExistsError, match="x.h5"):
+        make_set().write(path)
+    make_set(n=2).write(path, overwrite=True)
+    assert len(SpectrumSet.read(path)) == 2
+
+
+def test_bad_files_get_errors_naming_the_file_and_problem(tmp_path):
+    not_h5 = tmp_path / "text.h5"
+    not_h5.write_text("hello")
+    with pytest.raises(ValueError, match="text.h5.*not a readable HDF5"):
+        SpectrumSet.read(not_h5)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["flux"] = np.ones((2, 3))
+    with pytest.raises(ValueError, match="other.h5.*'format'"):
+        SpectrumSet.read(other)
+    wrong = tmp_path / "wrong.h5"
+    with h5py.File(wrong, "w") as f:
+        f.attrs["format"] = "starlearn-spectra"
+        f.attrs["version"] = 1
+        f["wave"] = np.arange(4.0)
+        f["flux"] = np.ones((2, 3))
+        f["ivar"] = np.ones((2, 3))
+    with pytest.raises(ValueError, match="wrong.h5.*'/wave' has shape"):
+        SpectrumSet.read(wrong)
+    with pytest.raises(FileNotFoundError, match="missing.h5"):
+        SpectrumSet.read(tmp_path / "missing.h5")
+    truncated = tmp_path / "trunc.h5"
+    make_set(n=50, n_pix=500).write(truncated)
+    data = truncated.read_bytes()
+    truncated.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ValueError, match="trunc.h5"):
+        SpectrumSet.read(truncated)
