@@ -78,7 +78,7 @@ class Grid:
             raise ValueError("Grid.log_uniform: give exactly one of n_pix or sampling_r")
         span = np.log10(stop) - np.log10(start)
         if n_pix is None:
-            n_pix = int(round(span / np.log10(1 + 1 / sampling_r))) + 1
+            n_pix = round(span / np.log10(1 + 1 / sampling_r)) + 1
         return cls(float(np.log10(start)), float(span / (n_pix - 1)), int(n_pix),
                    resolution, name)
 

@@ -294,11 +294,15 @@ class SpectrumSet:
                    ids=np.concatenate([s.ids for s in sets]), meta=meta)
 
     # ------------------------------------------------------------------ persistence
-    def write(self, path: str | PathLike, *, overwrite: bool = False) -> None:
-        """Write to the starlearn HDF5 data-set format (see docs/dataset-format.md)."""
+    def write(self, path: str | PathLike, *, overwrite: bool = False,
+              provenance: dict[str, Any] | None = None) -> None:
+        """Write to the starlearn HDF5 data-set format (see docs/dataset-format.md).
+
+        ``provenance`` (command, config, versions) is stored as JSON in the file.
+        """
         from starlearn.io.dataset import write_dataset
 
-        write_dataset(self, path, overwrite=overwrite)
+        write_dataset(self, path, overwrite=overwrite, provenance=provenance)
 
     @classmethod
     def read(cls, path: str | PathLike) -> SpectrumSet:

@@ -18,6 +18,7 @@ touching the rest of the file.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
@@ -66,6 +67,11 @@ class DatasetWriter:
         wavelengths taken from each appended SpectrumSet.
     label_names, class_names : list of str
         Fixed for the whole file.
+    meta_columns : dict of name -> dtype
+        Per-spectrum metadata columns to store under ``/meta``.
+    provenance : dict, optional
+        How the file was made (command, config, versions); stored as JSON in the root
+        attribute ``provenance``.
     overwrite : bool
         Replace an existing file; otherwise an existing file raises FileExistsError.
 
@@ -79,7 +85,7 @@ class DatasetWriter:
     def __init__(self, path: str | PathLike, *, n_pix: int, wave: np.ndarray | None = None,
                  label_names: list[str] | None = None, class_names: list[str] | None = None,
                  meta_columns: dict[str, np.dtype] | None = None,
-                 overwrite: bool = False) -> None:
+                 provenance: dict[str, Any] | None = None, overwrite: bool = False) -> None:
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: file exists (pass overwrite=True to replace it)")
@@ -93,6 +99,8 @@ class DatasetWriter:
         h5 = self._h5
         h5.attrs["format"] = FORMAT_NAME
         h5.attrs["version"] = FORMAT_VERSION
+        if provenance:
+            h5.attrs["provenance"] = json.dumps(provenance)
         shape, maxshape, chunks = (0, self.n_pix), (None, self.n_pix), (rows, self.n_pix)
         if self.shared_wave:
             wave = np.asarray(wave, dtype=np.float64)
@@ -178,13 +186,15 @@ def _missing(dtype: np.dtype, k: int) -> np.ndarray:
     return np.full(k, np.nan if dtype.kind == "f" else 0, dtype=dtype)
 
 
-def write_dataset(spectra: SpectrumSet, path: str | PathLike, *, overwrite: bool = False) -> None:
+def write_dataset(spectra: SpectrumSet, path: str | PathLike, *, overwrite: bool = False,
+                  provenance: dict[str, Any] | None = None) -> None:
     """Write a SpectrumSet to ``path`` in the starlearn HDF5 data-set format."""
     meta_cols = {name: _meta_array(spectra.meta[name]).dtype for name in spectra.meta.colnames}
     with DatasetWriter(path, n_pix=spectra.n_pix,
                        wave=spectra.wave if spectra.shared_wave else None,
                        label_names=spectra.label_names, class_names=spectra.class_names,
-                       meta_columns=meta_cols, overwrite=overwrite) as writer:
+                       meta_columns=meta_cols, provenance=provenance,
+                       overwrite=overwrite) as writer:
         writer.append(spectra)
 
 
@@ -258,7 +268,6 @@ class DatasetStore:
 
     def read(self, index: slice | np.ndarray | list[int] | None = None) -> SpectrumSet:
         """Read the selected spectra (all when ``index`` is None) into memory."""
-        h5 = self._h5
         if index is None:
             index = slice(None)
         if not isinstance(index, slice):
@@ -297,6 +306,47 @@ class DatasetStore:
             labels=get("labels") if "labels" in h5 else None, label_names=self.label_names,
             classes=get("classes") if "classes" in h5 else None, class_names=self.class_names,
             ids=ids, meta=meta)
+
+    def labels(self) -> np.ndarray:
+        """All labels, (n_spectra, n_labels) float32, NaN = missing (no spectra read)."""
+        if "labels" not in self._h5:
+            return np.zeros((len(self), 0), dtype=np.float32)
+        return self._h5["labels"][...]
+
+    def classes(self) -> np.ndarray | None:
+        """All class indices (n_spectra,), -1 = unknown, or None (no spectra read)."""
+        return self._h5["classes"][...] if "classes" in self._h5 else None
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """The file's provenance record (command, config, versions), or {}."""
+        raw = self._h5.attrs.get("provenance")
+        return json.loads(raw) if raw else {}
+
+    def summary(self) -> str:
+        """A few human-readable lines: size, wavelength range, labels, classes, meta."""
+        lines = [f"{self.path}: {len(self)} spectra x {self.n_pix} pixels"]
+        if len(self):
+            wave = self.wave if self.wave is not None else self._h5["wave"][0]
+            kind = "shared grid" if self.wave is not None else "per-spectrum wavelengths"
+            lines.append(f"  wavelength {wave[0]:.2f} - {wave[-1]:.2f} A (vacuum), {kind}")
+        labels = self.labels()
+        for j, name in enumerate(self.label_names):
+            col = labels[:, j]
+            ok = col[np.isfinite(col)]
+            span = f"{ok.min():.4g} .. {ok.max():.4g}" if ok.size else "all missing"
+            lines.append(f"  label {name:>9}: {span}  ({col.size - ok.size} missing)")
+        classes = self.classes()
+        if classes is not None:
+            counts = np.bincount(classes + 1, minlength=len(self.class_names) + 1)
+            parts = [f"{c}={counts[i + 1]}" for i, c in enumerate(self.class_names)]
+            lines.append(f"  classes: {', '.join(parts)} (unknown={counts[0]})")
+        if self.meta_columns:
+            lines.append(f"  meta: {', '.join(self.meta_columns)}")
+        command = self.provenance.get("command")
+        if command:
+            lines.append(f"  made by: {' '.join(command)}")
+        return "\n".join(lines)
 
     def __getitem__(self, index: slice | np.ndarray | list[int] | int) -> SpectrumSet:
         if isinstance(index, (int, np.integer)):

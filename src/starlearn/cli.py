@@ -1,0 +1,111 @@
+"""The ``starlearn`` command: thin verbs over the library (parse, call, print)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from starlearn._provenance import provenance
+
+__all__ = ["main"]
+
+
+def parse_range(text: str | None, *, name: str) -> float | tuple[float, float] | None:
+    """Parse ``"LO:HI"`` into a tuple, ``"X"`` into a float, ``"none"``/``"inf"`` into None."""
+    if text is None or text.lower() in ("none", "inf", "noiseless"):
+        return None
+    try:
+        if ":" in text:
+            lo, hi = (float(x) for x in text.split(":"))
+            if lo > hi:
+                raise ValueError
+            return (lo, hi)
+        return float(text)
+    except ValueError:
+        raise click.BadParameter(f"expected a number or LO:HI with LO <= HI, got '{text}'",
+                                 param_hint=name) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="starlearn")
+def main() -> None:
+    """starlearn: deep learning on stellar spectra (regression, autoencoders, classification).
+
+    Data sets are HDF5 files in the starlearn data-set format (docs/dataset-format.md).
+    """
+
+
+@main.command()
+@click.argument("survey", type=click.Choice(
+    ["apogee", "lamost", "segue", "pfs-mr", "ondrejov-halpha"]))
+@click.option("--n", "n", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Number of spectra.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--snr", default="20:200", show_default=True,
+              help="S/N per pixel: LO:HI (log-uniform per spectrum), a number, or 'none' "
+                   "for noiseless spectra.")
+@click.option("--rv", default=None, help="Radial velocity in km/s: LO:HI or a number "
+                                         "(default: rest frame).")
+@click.option("--class-fractions", default=None,
+              help="For ondrejov-halpha: fractions of absorption,emission,double-peak, "
+                   "e.g. 0.45,0.45,0.10.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output data set (.h5).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def synth(survey: str, n: int, seed: int, snr: str, rv: str | None,
+          class_fractions: str | None, jobs: int, output: Path, overwrite: bool,
+          quiet: bool) -> None:
+    """Generate a synthetic survey of SURVEY-like spectra into an HDF5 data set."""
+    from starlearn.synth import generate
+
+    fractions = None
+    if class_fractions:
+        try:
+            fractions = [float(x) for x in class_fractions.split(",")]
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated numbers, got "
+                                     f"'{class_fractions}'", param_hint="--class-fractions") \
+                from None
+    if output.exists() and not overwrite:
+        raise click.UsageError(f"{output} exists; pass --overwrite to replace it")
+    spectra = generate(survey, n, seed=seed, snr=parse_range(snr, name="--snr"),
+                       rv=parse_range(rv, name="--rv"), class_fractions=fractions,
+                       n_jobs=jobs, progress=not quiet)
+    spectra.write(output, overwrite=overwrite,
+                  provenance=provenance(command=sys.argv, survey=survey, n=n, seed=seed,
+                                        snr=snr, rv=rv, class_fractions=class_fractions))
+    click.echo(f"wrote {len(spectra)} {survey} spectra ({spectra.n_pix} pixels, labels "
+               f"{', '.join(spectra.label_names)}) to {output}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def info(path: Path) -> None:
+    """Describe a data set: size, grid, labels, classes, metadata columns."""
+    from starlearn.io import open_dataset
+
+    with open_dataset(path) as store:
+        click.echo(store.summary())
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("starlearn-demo"), show_default=True, help="Output folder.")
+@click.option("--n", "n", type=click.IntRange(min=10), default=300, show_default=True,
+              help="Spectra per survey preset.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo(output: Path, n: int, seed: int, quiet: bool) -> None:
+    """Run the built-in demonstration on synthetic surveys (no download needed)."""
+    from starlearn.demo import run_demo
+
+    run_demo(output, n=n, seed=seed, progress=not quiet, echo=click.echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
