@@ -1,5 +1,13 @@
-"""Input and output: the starlearn HDF5 data-set format (and, later, survey readers)."""
+"""Input and output: survey readers (auto-identified by content) and the HDF5 data-set format.
 
+Importing this package registers every reader with :func:`starlearn.io.read` and the LAMOST
+loaders with specutils.
+"""
+
+from starlearn.io import lamost  # noqa: F401  (registers the LAMOST readers)
 from starlearn.io.dataset import DatasetStore, open_dataset, read_dataset, write_dataset
+from starlearn.io.fitsutil import ReadError
+from starlearn.io.registry import formats, identify_format, read
 
-__all__ = ["DatasetStore", "open_dataset", "read_dataset", "write_dataset"]
+__all__ = ["DatasetStore", "ReadError", "formats", "identify_format", "open_dataset", "read",
+           "read_dataset", "write_dataset"]

@@ -1,0 +1,190 @@
+"""The reader registry: formats by name, auto-identification, and :func:`read`.
+
+Built on astropy's unified I/O registry (a private ``UnifiedIORegistry`` for
+:class:`~starlearn.spectra.SpectrumSet`), so readers and identifiers follow astropy's
+conventions: an identifier is ``identify(origin, path, fileobj, *args, **kwargs) -> bool``
+and decides from content (header keys, HDU layout), never from the file name alone; several
+matches go to the highest priority, and a tie is an "ambiguous" error.
+
+:func:`read` opens a FITS file once and hands the same HDUList to every identifier (so
+identification of many files costs one header parse each), then calls the chosen reader
+with the HDUList; error messages always name the file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from astropy.io import fits
+from astropy.io.registry import UnifiedIORegistry
+
+from starlearn.io.fitsutil import ReadError, as_hdulist, source_name
+from starlearn.spectra import SpectrumSet
+
+__all__ = ["ReaderInfo", "formats", "identify_format", "read", "register_reader"]
+
+REGISTRY = UnifiedIORegistry()
+"""The astropy registry holding starlearn's SpectrumSet readers."""
+
+Identifier = Callable[..., bool]
+
+
+@dataclass(frozen=True)
+class ReaderInfo:
+    """What the registry knows of a format."""
+
+    name: str
+    reader: Callable[..., SpectrumSet]
+    identifier: Identifier | None
+    priority: int
+    medium: str
+    description: str
+    fits: bool
+
+
+_INFO: dict[str, ReaderInfo] = {}
+
+
+def register_reader(name: str, *, identifier: Identifier | None, priority: int = 0,
+                    medium: str = "vacuum", fits_based: bool = True,
+                    description: str = "") -> Callable[[Callable[..., SpectrumSet]],
+                                                       Callable[..., SpectrumSet]]:
+    """Decorator registering ``reader(source, **options) -> SpectrumSet`` under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Format name, e.g. ``"lamost-lrs"``.
+    identifier : callable or None
+        ``identifier(origin, path, fileobj, *args, **kwargs) -> bool``; None registers a
+        format that is only used when asked for by name.
+    priority : int
+        Survey-specific formats use 10, generic ones (1-D WCS, tables, text) lower.
+    medium : {"vacuum", "air"}
+        The medium of the wavelengths *in the files*; readers convert air to vacuum.
+    fits_based : bool
+        Whether the files are FITS (read hands the reader an open HDUList).
+    """
+    if medium not in ("vacuum", "air"):
+        raise ValueError(f"register_reader: medium must be 'vacuum' or 'air', got {medium!r}")
+
+    def decorate(reader: Callable[..., SpectrumSet]) -> Callable[..., SpectrumSet]:
+        REGISTRY.register_reader(name, SpectrumSet, reader, priority=priority)
+        if identifier is not None:
+            REGISTRY.register_identifier(name, SpectrumSet, identifier)
+        doc = description or (reader.__doc__ or "").strip().splitlines()[0]
+        _INFO[name] = ReaderInfo(name, reader, identifier, priority, medium, doc, fits_based)
+        return reader
+
+    return decorate
+
+
+def formats() -> list[ReaderInfo]:
+    """All registered formats, highest priority first."""
+    return sorted(_INFO.values(), key=lambda r: (-r.priority, r.name))
+
+
+def _is_fits(path: str) -> bool:
+    import gzip
+
+    try:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            return f.read(9) == b"SIMPLE  ="
+    except OSError:
+        return False
+
+
+def identify_format(source: Any) -> list[str]:
+    """Names of the formats whose identifiers accept ``source`` (path or HDUList)."""
+    if isinstance(source, fits.HDUList):
+        return _identify(None, source)
+    path = os.fspath(source)
+    if _is_fits(path):
+        with as_hdulist(path) as hdul:
+            return _identify(path, hdul)
+    return _identify(path, None)
+
+
+def _identify(path: str | None, hdul: fits.HDUList | None) -> list[str]:
+    args = (hdul,) if hdul is not None else ((path,) if path is not None else ())
+    return [info.name for info in _INFO.values()
+            if info.identifier is not None and info.fits == (hdul is not None)
+            and _safe(info.identifier, path, args)]
+
+
+def _safe(identifier: Identifier, path: str | None, args: tuple[Any, ...]) -> bool:
+    try:
+        return bool(identifier("read", path, None, *args))
+    except Exception:
+        return False
+
+
+def _choose(name: str, matches: list[str]) -> str:
+    if not matches:
+        known = ", ".join(r.name for r in formats())
+        raise ReadError(name, f"format not recognised (known formats: {known}); "
+                              f"pass format=... if you know it")
+    top = max(_INFO[m].priority for m in matches)
+    best = [m for m in matches if _INFO[m].priority == top]
+    if len(best) > 1:
+        raise ReadError(name, f"ambiguous format, matches {', '.join(sorted(best))}; "
+                              f"pass format=...")
+    return best[0]
+
+
+def read(source: Any, format: str | None = None, **options: Any) -> SpectrumSet:
+    """Read a spectrum file of any supported format into a SpectrumSet.
+
+    Parameters
+    ----------
+    source : path, file object or HDUList
+        A FITS file (``.fits`` or ``.fits.gz``), a data-set HDF5 file, or a text file.
+    format : str, optional
+        A registered format name (see :func:`formats`); when omitted the format is
+        identified from the content.
+    **options
+        Passed to the reader (e.g. ``hdu=``, ``exposure=``).
+
+    Raises
+    ------
+    ReadError
+        Naming the file and what is wrong with it (unreadable, unknown or ambiguous format,
+        missing HDU or column, no usable pixels ...).
+    """
+    name = source_name(source)
+    if format is not None and format not in _INFO:
+        raise ValueError(f"unknown format '{format}'; known formats: "
+                         f"{', '.join(r.name for r in formats())}")
+    if isinstance(source, (str, os.PathLike)) and not os.path.exists(source):
+        raise ReadError(name, "no such file")
+    if isinstance(source, (str, os.PathLike)) and _is_fits(os.fspath(source)):
+        with as_hdulist(source) as hdul:
+            chosen = format or _choose(name, _identify(name, hdul))
+            return _call(chosen, hdul, name, options)
+    if isinstance(source, fits.HDUList):
+        chosen = format or _choose(name, _identify(None, source))
+        return _call(chosen, source, name, options)
+    chosen = format or _choose(name, _identify(name, None) if isinstance(
+        source, (str, os.PathLike)) else [])
+    return _call(chosen, source, name, options)
+
+
+def _call(fmt: str, source: Any, name: str, options: dict[str, Any]) -> SpectrumSet:
+    info = _INFO[fmt]
+    try:
+        spectra = info.reader(source, **options)
+    except ReadError as err:
+        if err.path.startswith("<"):
+            raise ReadError(name, err.reason) from None
+        raise
+    except (KeyError, IndexError, ValueError, TypeError, OSError) as err:
+        raise ReadError(name, f"cannot be read as {fmt}: {err}") from None
+    if "file" not in spectra.meta.colnames and not name.startswith("<"):
+        spectra.meta["file"] = [name] * len(spectra)
+    if "format" not in spectra.meta.colnames:
+        spectra.meta["format"] = [fmt] * len(spectra)
+    return spectra
