@@ -9,10 +9,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from starlearn.spectra import SpectrumSet  # noqa: E402
+from starlearn.spectra import SpectrumSet
 
 __all__ = ["describe_star", "plot_spectra", "plot_spectrum_panels"]
 

@@ -99,7 +99,8 @@ def _is_fits(path: str) -> bool:
 
 
 def identify_format(source: Any) -> list[str]:
-    """Names of the formats whose identifiers accept ``source`` (path or HDUList)."""
+    """Names of the formats whose identifiers accept ``source`` (path or HDUList), highest
+    priority first (the first is what :func:`read` uses)."""
     if isinstance(source, fits.HDUList):
         return _identify(None, source)
     path = os.fspath(source)
@@ -111,7 +112,7 @@ def identify_format(source: Any) -> list[str]:
 
 def _identify(path: str | None, hdul: fits.HDUList | None) -> list[str]:
     args = (hdul,) if hdul is not None else ((path,) if path is not None else ())
-    return [info.name for info in _INFO.values()
+    return [info.name for info in formats()
             if info.identifier is not None and info.fits == (hdul is not None)
             and _safe(info.identifier, path, args)]
 
