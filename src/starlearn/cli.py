@@ -84,6 +84,73 @@ def synth(survey: str, n: int, seed: int, snr: str, rv: str | None,
 
 
 @main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output data set (.h5).")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              help="Reader format for every file, or 'auto' to identify each file.")
+@click.option("--grid", default=None,
+              help="Resample onto a grid preset (apogee, lamost, segue, pfs-mr, "
+                   "ondrejov-halpha).")
+@click.option("--wave-range", default=None,
+              help="Resample onto a log-uniform grid from A to B Angstrom (vacuum), 'A:B'; "
+                   "use with --resolution.")
+@click.option("--resolution", type=float, default=None,
+              help="Resolving power of the --wave-range grid (2 pixels per resolution "
+                   "element).")
+@click.option("--rest-frame", is_flag=True,
+              help="Shift each spectrum to the rest frame by its radial velocity first.")
+@click.option("--labels", "catalog", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="Label catalogue (FITS, CSV, ECSV or Parquet).")
+@click.option("--id-column", default=None, help="Catalogue column matching spectrum ids.")
+@click.option("--label-columns", default=None,
+              help="Comma-separated catalogue columns to use as labels.")
+@click.option("--option", "options", multiple=True,
+              help="Reader option KEY=VALUE (e.g. rows=visits), repeatable.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Reader processes.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def ingest(inputs: tuple[str, ...], output: Path, fmt: str, grid: str | None,
+           wave_range: str | None, resolution: float | None, rest_frame: bool,
+           catalog: str | None, id_column: str | None, label_columns: str | None,
+           options: tuple[str, ...], workers: int, overwrite: bool, quiet: bool) -> None:
+    """Read survey files (paths, folders, globs or .lst lists) into one HDF5 data set."""
+    from starlearn.grid import Grid
+    from starlearn.io.ingest import ingest as run_ingest
+
+    if grid is not None and wave_range is not None:
+        raise click.UsageError("give --grid or --wave-range, not both")
+    target: str | Grid | None = grid
+    if wave_range is not None:
+        span = parse_range(wave_range, name="--wave-range")
+        if not isinstance(span, tuple) or resolution is None:
+            raise click.UsageError("--wave-range needs A:B and --resolution")
+        target = Grid.log_uniform(span[0], span[1], sampling_r=2 * resolution,
+                                  resolution=resolution, name="custom")
+    read_options: dict[str, object] = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE, got '{item}'", param_hint="--option")
+        read_options[key] = int(value) if value.lstrip("-").isdigit() else value
+    report = run_ingest(
+        inputs, output, format=None if fmt == "auto" else fmt, grid=target,
+        rest_frame=rest_frame, labels=catalog, id_column=id_column,
+        label_columns=label_columns.split(",") if label_columns else None, workers=workers,
+        overwrite=overwrite, progress=not quiet, read_options=read_options,
+        provenance=provenance(command=sys.argv, inputs=list(inputs), format=fmt, grid=grid,
+                              wave_range=wave_range, resolution=resolution,
+                              labels=catalog, id_column=id_column,
+                              label_columns=label_columns))
+    click.echo(report.summary())
+    if report.rejects:
+        click.echo(f"  rejects listed in {output}.rejects.csv")
+        for path, reason in report.rejects[:10]:
+            click.echo(f"    {path}: {reason}")
+
+
+@main.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def info(path: Path) -> None:
     """Describe a data set: size, grid, labels, classes, metadata columns."""

@@ -1,0 +1,302 @@
+"""Ingest many survey files into one HDF5 data set, in parallel, listing what was rejected.
+
+Each input file is read with the reader registry (format identified from its content or
+given), optionally moved to the rest frame and resampled onto one Grid, joined with labels
+from a catalogue, and appended to a data-set file. A file that cannot be read goes to the
+rejects list with the reason; the run goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+
+from starlearn.grid import Grid, get_grid
+from starlearn.io.dataset import DatasetWriter
+from starlearn.io.fitsutil import ReadError
+from starlearn.io.registry import read
+from starlearn.spectra import SpectrumSet
+
+__all__ = ["IngestReport", "expand_inputs", "ingest", "load_label_catalog"]
+
+_SPECTRUM_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fit.gz", ".fts", ".txt", ".dat", ".csv")
+_LIST_SUFFIXES = (".lst", ".list")
+_BLOCK = 256
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: files read, spectra written, files rejected and why."""
+
+    output: Path
+    n_files: int = 0
+    n_read: int = 0
+    n_spectra: int = 0
+    rejects: list[tuple[str, str]] = field(default_factory=list)
+    n_labelled: int = 0
+
+    def summary(self) -> str:
+        lines = [f"ingest: {self.n_files} files, {self.n_read} read, {len(self.rejects)} "
+                 f"rejected; {self.n_spectra} spectra written to {self.output}"]
+        if self.n_labelled:
+            lines.append(f"  {self.n_labelled} spectra matched a catalogue row")
+        reasons = Counter(_reason_kind(r) for _, r in self.rejects)
+        for reason, count in reasons.most_common():
+            lines.append(f"  rejected {count}: {reason}")
+        return "\n".join(lines)
+
+
+def _reason_kind(reason: str) -> str:
+    return reason.split(" (")[0]
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[str]:
+    """Paths from files, folders (searched recursively), glob patterns and list files.
+
+    A list file (``.lst``/``.list``) holds one path per line (``#`` comments allowed).
+    Order is kept; duplicates are dropped.
+    """
+    out: list[str] = []
+    for item in inputs:
+        text = os.fspath(item)
+        if os.path.isdir(text):
+            found = [str(p) for p in sorted(Path(text).rglob("*"))
+                     if p.is_file() and p.name.lower().endswith(_SPECTRUM_SUFFIXES)]
+        elif text.lower().endswith(_LIST_SUFFIXES) and os.path.isfile(text):
+            base = os.path.dirname(text)
+            with open(text, encoding="utf-8") as f:
+                found = [os.path.join(base, line.strip()) for line in f
+                         if line.strip() and not line.lstrip().startswith("#")]
+        elif any(c in text for c in "*?["):
+            found = sorted(glob.glob(text, recursive=True))
+        else:
+            found = [text]
+        out.extend(found)
+    return list(dict.fromkeys(out))
+
+
+def load_label_catalog(path: str | os.PathLike, *, id_column: str,
+                       label_columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """Labels by identifier from a FITS, CSV, ECSV or Parquet catalogue.
+
+    Values of -9999 or below (survey "no value" markers), masked and non-finite entries
+    become NaN. Identifiers are compared as stripped strings.
+
+    Returns
+    -------
+    dict id -> float array (n_labels,) in the order of ``label_columns``.
+    """
+    path = os.fspath(path)
+    try:
+        table = Table.read(path, format="parquet") if path.endswith(".parquet") \
+            else Table.read(path)
+    except Exception as err:
+        raise ReadError(path, f"cannot read the label catalogue ({err})") from None
+    missing = [c for c in (id_column, *label_columns) if c not in table.colnames]
+    if missing:
+        raise ReadError(path, f"catalogue has no column(s) {', '.join(missing)} (columns: "
+                              f"{', '.join(table.colnames)})")
+    values = np.full((len(table), len(label_columns)), np.nan)
+    for j, name in enumerate(label_columns):
+        col = table[name]
+        data = np.ma.filled(np.ma.asarray(col, dtype=np.float64), np.nan)
+        data[~np.isfinite(data) | (data <= -9999.0)] = np.nan
+        values[:, j] = data
+    ids = [str(x).strip() for x in table[id_column]]
+    return dict(zip(ids, values, strict=True))
+
+
+def _read_one(path: str, format: str | None, grid: dict[str, Any] | None, rest_frame: bool,
+              options: dict[str, Any]) -> SpectrumSet | tuple[str, str]:
+    """Worker: read, shift, resample one file; a (path, reason) tuple on failure."""
+    from starlearn.preprocess import DopplerShift, Resample
+
+    try:
+        spectra = read(path, format=format, **options)
+        if rest_frame:
+            if "rv" not in spectra.meta.colnames or not np.all(np.isfinite(spectra.meta["rv"])):
+                return path, "no radial velocity for the rest frame (meta 'rv' missing or NaN)"
+            spectra = DopplerShift().transform(spectra)
+        if grid is not None:
+            target = get_grid(grid)
+            spectra = Resample(grid=target).transform(spectra)
+            usable = (~spectra.mask).mean(axis=1)
+            if np.all(usable == 0):
+                lo, hi = spectra.wave[0], spectra.wave[-1]
+                return path, (f"wrong wavelength coverage (no good pixel on the {lo:.0f}-"
+                              f"{hi:.0f} A grid)")
+        return spectra
+    except ReadError as err:
+        return path, err.reason
+    except Exception as err:  # one bad file must not stop an archive run
+        return path, f"unexpected error ({type(err).__name__}: {err})"
+
+
+def _results(paths: Sequence[str], workers: int, task: Callable[..., Any],
+             args: tuple[Any, ...]) -> Iterator[SpectrumSet | tuple[str, str]]:
+    if workers <= 1:
+        for p in paths:
+            yield task(p, *args)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        chunk = max(1, min(64, len(paths) // (workers * 8) or 1))
+        yield from pool.map(task, paths, *[[a] * len(paths) for a in args], chunksize=chunk)
+
+
+def ingest(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, *,
+           format: str | None = None, grid: str | Grid | dict[str, Any] | None = None,
+           rest_frame: bool = False, labels: str | os.PathLike | None = None,
+           id_column: str | None = None, label_columns: Sequence[str] | None = None,
+           workers: int = 1, overwrite: bool = False, progress: bool = True,
+           read_options: dict[str, Any] | None = None,
+           provenance: dict[str, Any] | None = None) -> IngestReport:
+    """Read many spectrum files into one data-set file.
+
+    Parameters
+    ----------
+    inputs : paths, folders, glob patterns or list files
+    output : path
+        The data set to write (HDF5 data-set format).
+    format : str, optional
+        Reader format for every file; None identifies each file from its content.
+    grid : preset name, Grid or Grid dict, optional
+        Resample every spectrum onto this grid (flux-conserving). Without a grid, all
+        spectra must have the same number of pixels (stored with per-spectrum wavelengths).
+    rest_frame : bool
+        Shift each spectrum to the rest frame by its meta ``rv`` (km/s) before resampling.
+    labels, id_column, label_columns
+        A label catalogue (FITS/CSV/ECSV/Parquet) joined on ``id_column`` against each
+        spectrum's id (or its file name without extension); its ``label_columns`` become
+        the labels (-9999 and missing values become NaN). Without a catalogue, the labels
+        the readers provide (e.g. ASPCAP parameters) are kept.
+    workers : int
+        Reader processes (1 = in this process).
+    overwrite : bool
+    progress : bool
+        Show a progress bar.
+    read_options : dict
+        Options passed to the reader (e.g. ``{"rows": "visits"}``).
+
+    Returns
+    -------
+    IngestReport; the rejects are also written to ``<output>.rejects.csv`` when any.
+    """
+    paths = expand_inputs(inputs)
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"{output}: file exists (pass overwrite=True to replace it)")
+    if labels is not None and (id_column is None or not label_columns):
+        raise ValueError("ingest: a label catalogue needs id_column and label_columns")
+    catalog = (load_label_catalog(labels, id_column=id_column, label_columns=label_columns)
+               if labels is not None else None)
+    grid_dict = get_grid(grid).to_dict() if grid is not None else None
+    report = IngestReport(output=output, n_files=len(paths))
+    tmp = output.with_name(output.name + ".part")
+    writer: DatasetWriter | None = None
+    buffer: list[SpectrumSet] = []
+
+    def flush() -> None:
+        nonlocal writer
+        if not buffer:
+            return
+        block = SpectrumSet.concat(buffer)
+        buffer.clear()
+        if writer is None:
+            names = list(label_columns) if catalog is not None else block.label_names
+            meta_cols = {c: _column_dtype(block.meta[c]) for c in block.meta.colnames}
+            writer = DatasetWriter(tmp, n_pix=block.n_pix,
+                                   wave=block.wave if grid is not None else None,
+                                   label_names=names, meta_columns=meta_cols,
+                                   provenance=provenance, overwrite=True)
+        writer.append(_conform(block, writer.label_names))
+
+    from tqdm import tqdm
+
+    results = _results(paths, workers, _read_one,
+                       (format, grid_dict, rest_frame, dict(read_options or {})))
+    try:
+        for result in tqdm(results, total=len(paths), disable=not progress, unit="file",
+                           desc="ingest"):
+            if isinstance(result, tuple):
+                report.rejects.append(result)
+                continue
+            if catalog is not None:
+                result, matched = _join(result, catalog, list(label_columns or []))
+                report.n_labelled += matched
+            first = writer.n_pix if writer is not None else (buffer[0].n_pix if buffer
+                                                            else result.n_pix)
+            if result.n_pix != first:
+                report.rejects.append((str(result.meta["file"][0]),
+                                       f"has {result.n_pix} pixels, the data set {first} "
+                                       "(pass a grid to resample)"))
+                continue
+            report.n_read += 1
+            report.n_spectra += len(result)
+            buffer.append(result)
+            if sum(len(b) for b in buffer) >= _BLOCK:
+                flush()
+        flush()
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        tmp.unlink(missing_ok=True)
+        _write_rejects(output, report)
+        raise ReadError(str(output), f"no input could be read ({len(report.rejects)} "
+                                     "rejected); nothing written")
+    os.replace(tmp, output)
+    _write_rejects(output, report)
+    return report
+
+
+def _column_dtype(column: Any) -> np.dtype:
+    arr = np.asarray(column)
+    return np.dtype(object) if arr.dtype.kind in "USO" else arr.dtype
+
+
+def _conform(block: SpectrumSet, names: list[str]) -> SpectrumSet:
+    """Re-order/extend the block's labels to ``names`` (missing ones NaN)."""
+    if block.label_names == names:
+        return block
+    labels = np.full((len(block), len(names)), np.nan, dtype=np.float32)
+    for j, name in enumerate(names):
+        if name in block.label_names:
+            labels[:, j] = block.label(name)
+    return block.replace(labels=labels, label_names=names)
+
+
+def _join(spectra: SpectrumSet, catalog: dict[str, np.ndarray],
+          names: list[str]) -> tuple[SpectrumSet, int]:
+    labels = np.full((len(spectra), len(names)), np.nan, dtype=np.float32)
+    matched = 0
+    files = spectra.meta["file"] if "file" in spectra.meta.colnames else [""] * len(spectra)
+    for i, (ident, path) in enumerate(zip(spectra.ids, files, strict=True)):
+        stem = os.path.basename(str(path))
+        for suffix in (".gz", ".fits", ".fit", ".fts"):
+            stem = stem.removesuffix(suffix)
+        row = catalog.get(str(ident).strip(), catalog.get(stem))
+        if row is not None:
+            labels[i] = row
+            matched += 1
+    return spectra.replace(labels=labels, label_names=names), matched
+
+
+def _write_rejects(output: Path, report: IngestReport) -> None:
+    path = output.with_name(output.name + ".rejects.csv")
+    if not report.rejects:
+        path.unlink(missing_ok=True)
+        return
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "reason"])
+        writer.writerows(report.rejects)
