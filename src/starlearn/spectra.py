@@ -156,7 +156,9 @@ class SpectrumSet:
             raise ValueError(f"SpectrumSet: {ids.shape[0]} ids for {n} spectra")
         self.ids = ids.astype(object)
 
-        meta = Table() if self.meta is None else Table(self.meta, copy=True)
+        # A Table given by the caller is not copied (columns are shared, adding or removing
+        # columns on either side does not affect the other); a dict becomes a new Table.
+        meta = Table() if self.meta is None else Table(self.meta, copy=False)
         if len(meta.colnames) and len(meta) != n:
             raise ValueError(f"SpectrumSet: meta table has {len(meta)} rows for {n} spectra")
         self.meta = meta

@@ -119,10 +119,10 @@ def load_label_catalog(path: str | os.PathLike, *, id_column: str,
 def _read_one(path: str, format: str | None, grid: dict[str, Any] | None, rest_frame: bool,
               options: dict[str, Any]) -> SpectrumSet | tuple[str, str]:
     """Worker: read, shift, resample one file; a (path, reason) tuple on failure."""
-    from starlearn.preprocess import DopplerShift, Resample
-
     try:
         spectra = read(path, format=format, **options)
+        if rest_frame or grid is not None:
+            from starlearn.preprocess import DopplerShift, Resample
         if rest_frame:
             if "rv" not in spectra.meta.colnames or not np.all(np.isfinite(spectra.meta["rv"])):
                 return path, "no radial velocity for the rest frame (meta 'rv' missing or NaN)"
