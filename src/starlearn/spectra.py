@@ -30,7 +30,7 @@ from os import PathLike
 from typing import Any
 
 import numpy as np
-from astropy.table import Table, vstack
+from astropy.table import Table
 
 __all__ = ["SpectrumSet"]
 
@@ -44,6 +44,47 @@ def _as_2d(name: str, array: Any, dtype: Any) -> np.ndarray:
     if out.ndim != 2:
         raise ValueError(f"SpectrumSet: '{name}' must have shape (n_spectra, n_pixels), "
                          f"got shape {out.shape}")
+    return out
+
+
+def _missing_values(dtype: np.dtype, n: int) -> np.ndarray:
+    if dtype.kind == "f":
+        return np.full(n, np.nan, dtype=dtype)
+    if dtype.kind in "iub":
+        return np.full(n, np.nan)  # the column becomes float with NaN for missing
+    return np.full(n, "", dtype=object)
+
+
+def _concat_meta(metas: list[Table], lengths: list[int]) -> Table | None:
+    """Stack metadata tables column by column (missing columns: NaN or empty string).
+
+    Much faster than astropy's vstack for many small tables; units and descriptions of
+    the first table that has a column are kept.
+    """
+    names: list[str] = []
+    for m in metas:
+        names += [c for c in m.colnames if c not in names]
+    if not names:
+        return None
+    out = Table()
+    for name in names:
+        parts = [np.asarray(m[name]) for m in metas if name in m.colnames]
+        dtype = np.result_type(*[p.dtype for p in parts]) if all(
+            p.dtype.kind not in "USO" for p in parts) else np.dtype(object)
+        pieces = []
+        for m, n in zip(metas, lengths, strict=True):
+            if name in m.colnames:
+                value = np.asarray(m[name])
+                pieces.append(value.astype(object) if dtype.kind == "O" else value)
+            else:
+                pieces.append(_missing_values(dtype, n))
+        values = np.concatenate(pieces)
+        if values.dtype.kind == "O" and all(isinstance(v, str) for v in values):
+            values = values.astype(str)
+        first = next(m[name] for m in metas if name in m.colnames)
+        out[name] = values
+        out[name].unit = getattr(first, "unit", None)
+        out[name].description = getattr(first, "description", None)
     return out
 
 
@@ -281,14 +322,7 @@ class SpectrumSet:
             if not all(with_classes) or any(s.class_names != first.class_names for s in sets):
                 raise ValueError("concat: all sets must have classes with the same class_names")
             classes = np.concatenate([s.classes for s in sets])
-        metas = [s.meta for s in sets]
-        meta = None
-        if any(len(m.colnames) for m in metas):
-            metas = [m if len(m.colnames) else Table({"_": np.zeros(len(s))})
-                     for m, s in zip(metas, sets, strict=True)]
-            meta = vstack(metas, join_type="outer", metadata_conflicts="silent")
-            if "_" in meta.colnames:
-                meta.remove_column("_")
+        meta = _concat_meta([s.meta for s in sets], [len(s) for s in sets])
         return cls(wave=wave, flux=np.concatenate([s.flux for s in sets]),
                    ivar=np.concatenate([s.ivar for s in sets]),
                    mask=np.concatenate([s.mask for s in sets]), labels=labels,
