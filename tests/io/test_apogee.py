@@ -129,6 +129,10 @@ def test_real_apogee_files():
         s = sio.read(path)
         assert PRESETS["apogee"].matches(s.wave)
         assert "teff" in s.label_names and 0 < s.meta["snr"][0] < 1000
+    # PARAM of this cool dwarf is ASPCAP's -9999 (no calibrated value): NaN, not a number
+    s = sio.read(SHARED / "aspcapStar-r6-l30e.2-2M00452143+1634446.fits")
+    assert np.isnan(s.label("teff")[0]) and np.isnan(s.label("logg")[0])
+    assert_allclose(s.meta["param_vmicro"][0], 0.2219545, atol=1e-6)
     s = sio.read(SHARED / "aspcapStar-r6-l30e.2-2M00452143+1634446.fits", params="FPARAM")
     assert_allclose(s.label("teff"), [2500.6], atol=0.1)
     assert_allclose(s.label("m_h"), [-2.2223], atol=1e-3)

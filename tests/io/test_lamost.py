@@ -140,7 +140,7 @@ def test_unreadable_and_unknown_files_name_the_file(tmp_path):
 @pytest.mark.realdata
 @pytest.mark.skipif(not SHARED.exists(), reason="shared sample files not present")
 @pytest.mark.parametrize(("name", "subclass"), [("spec-55916-B5591606_sp01-001.fits", "K5"),
-                                                ("spec-55919-B5591903_sp01-005.fits", None)])
+                                                ("spec-55919-B5591903_sp01-005.fits", "G5")])
 def test_real_lamost_files(name, subclass):
     s = sio.read(SHARED / "lamost" / name)
     assert s.n_pix == 3909
