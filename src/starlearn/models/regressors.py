@@ -71,8 +71,12 @@ class DenseRegressor(nn.Module):
         self.body, width = _dense_stack(n_pix * in_channels, hidden, dropout)
         self.head = GaussianHead(width, n_labels)
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations (batch, width)."""
+        return self.body(x.flatten(1))
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.body(x.flatten(1)))
+        return self.head(self.embed(x))
 
 
 class ConvRegressor(nn.Module):
@@ -121,5 +125,9 @@ class ConvRegressor(nn.Module):
         self.body, width = _dense_stack(channels * length, dense, dropout)
         self.head = GaussianHead(width, n_labels)
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations (batch, width)."""
+        return self.body(self.features(x).flatten(1))
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.body(self.features(x).flatten(1)))
+        return self.head(self.embed(x))

@@ -1,0 +1,118 @@
+"""Helpers shared by the estimators: inputs, grid checks, splits, error calibration."""
+
+from __future__ import annotations
+
+import io
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+from starlearn.io.dataset import DatasetStore, open_dataset
+from starlearn.spectra import SpectrumSet
+
+__all__ = ["as_source", "calibrate_errors", "check_grid", "history_csv",
+           "preprocess_from_config", "preprocess_to_config", "read_rows", "split_rows"]
+
+
+def as_source(data: SpectrumSet | DatasetStore | str | PathLike) -> SpectrumSet | DatasetStore:
+    """A SpectrumSet or a lazily read data set from a SpectrumSet, store or file path."""
+    if isinstance(data, (SpectrumSet, DatasetStore)):
+        return data
+    if isinstance(data, (str, PathLike)):
+        return open_dataset(data)
+    raise TypeError(f"expected a SpectrumSet or a data-set path, got {type(data).__name__}")
+
+
+def read_rows(source: SpectrumSet | DatasetStore, rows: np.ndarray | None) -> SpectrumSet:
+    """The selected rows (all when None) in memory."""
+    if isinstance(source, SpectrumSet):
+        return source if rows is None else source[np.asarray(rows)]
+    return source.read(None if rows is None else np.sort(np.asarray(rows)))
+
+
+def split_rows(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray,
+                                                                             np.ndarray]:
+    """Seeded random split of ``range(n)`` into (train rows, validation rows)."""
+    if n < 4:
+        raise ValueError(f"need at least 4 training spectra to hold out a validation set, "
+                         f"got {n}")
+    n_valid = int(np.clip(round(n * fraction), 2, n - 2))
+    perm = rng.permutation(n)
+    return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
+
+
+def check_grid(spectra: SpectrumSet, wave: np.ndarray, what: str) -> None:
+    """Raise a clear error when ``spectra`` are not on the model's wavelength grid."""
+    ok = spectra.shared_wave and spectra.wave.shape == wave.shape and np.allclose(
+        spectra.wave, wave, rtol=1e-7, atol=0)
+    if not ok:
+        got = (f"{spectra.n_pix} pixels, {float(np.min(spectra.wave)):.1f}-"
+               f"{float(np.max(spectra.wave)):.1f} A"
+               + ("" if spectra.shared_wave else ", per-spectrum wavelengths"))
+        raise ValueError(f"{what} are on another wavelength grid ({got}) than the model "
+                         f"({wave.size} pixels, {wave[0]:.1f}-{wave[-1]:.1f} A); resample "
+                         "them first, e.g. starlearn.preprocess.Resample(grid=...), or give "
+                         "the model a preprocess step")
+
+
+def calibrate_errors(true: np.ndarray, pred: np.ndarray,
+                     err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-label error scale f and intrinsic scatter s fitted on a held-out set.
+
+    The calibrated error is ``sqrt((f * err)**2 + s**2)``, chosen so that the z-scores
+    ``(pred - true) / error`` have unit robust spread: when the statistical errors are too
+    large (spread < 1) they are scaled down (f < 1, s = 0); when too small, an intrinsic
+    scatter is added in quadrature (f = 1, s > 0).
+
+    Returns
+    -------
+    (scale, scatter), each (n_labels,); scatter in label units.
+    """
+    from starlearn.evaluate.metrics import robust_sigma
+
+    scale, scatter = np.ones(true.shape[1]), np.zeros(true.shape[1])
+    for j in range(true.shape[1]):
+        ok = np.isfinite(true[:, j]) & np.isfinite(pred[:, j]) & np.isfinite(err[:, j])
+        r, e = pred[ok, j] - true[ok, j], np.maximum(err[ok, j], 1e-12)
+        if r.size < 5:
+            continue
+        spread = robust_sigma(r / e)
+        if spread <= 1.0:
+            scale[j] = max(spread, 1e-3)
+            continue
+        lo, hi = 0.0, float(np.std(r)) * 2 + 1e-12
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if robust_sigma(r / np.sqrt(e**2 + mid**2)) > 1.0:
+                lo = mid
+            else:
+                hi = mid
+        scatter[j] = hi
+    return scale, scatter
+
+
+def history_csv(history: list[dict[str, float]]) -> str:
+    """The training history as CSV text."""
+    if not history:
+        return ""
+    buffer = io.StringIO()
+    keys = list(history[0])
+    buffer.write(",".join(keys) + "\n")
+    for row in history:
+        buffer.write(",".join(f"{row[k]:.6g}" for k in keys) + "\n")
+    return buffer.getvalue()
+
+
+def preprocess_to_config(step: Any) -> dict[str, Any] | None:
+    """A preprocessing Transform as its JSON dictionary (None stays None)."""
+    return None if step is None else step.to_dict()
+
+
+def preprocess_from_config(config: dict[str, Any] | None) -> Any:
+    """Rebuild a preprocessing Transform (fitted state included) from its dictionary."""
+    if config is None:
+        return None
+    from starlearn.preprocess import transform_from_dict
+
+    return transform_from_dict(config)

@@ -1,0 +1,429 @@
+"""Regressor: stellar labels from spectra with a StarNet-family network and honest errors."""
+
+from __future__ import annotations
+
+import json
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from astropy.table import Table
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from starlearn.artifact import read_artifact, write_artifact
+from starlearn.estimators._common import (
+    as_source,
+    calibrate_errors,
+    check_grid,
+    history_csv,
+    preprocess_from_config,
+    preprocess_to_config,
+    read_rows,
+    split_rows,
+)
+from starlearn.models import build_model
+from starlearn.spectra import SpectrumSet
+from starlearn.train.data import FluxScaler, iterate_batches, to_tensor
+from starlearn.train.losses import masked_gaussian_nll
+from starlearn.train.trainer import Trainer, TrainerConfig, resolve_device
+
+__all__ = ["FLAG_FAR_FROM_TRAINING", "FLAG_FEW_GOOD_PIXELS", "FLAG_OUTSIDE_RANGE", "Regressor"]
+
+FLAG_OUTSIDE_RANGE = 1
+"""Flag bit: the predicted label lies outside the range of the training labels."""
+FLAG_FAR_FROM_TRAINING = 2
+"""Flag bit: the spectrum's network features are far from those of the training spectra."""
+FLAG_FEW_GOOD_PIXELS = 4
+"""Flag bit: fewer than half of the spectrum's pixels are usable."""
+
+
+class Regressor(BaseEstimator):
+    """Predict stellar labels (Teff, log g, [Fe/H], abundances) with uncertainties.
+
+    Parameters
+    ----------
+    model : str
+        Network name: ``shallow-nn``, ``deep-nn``, ``shallow-cnn``, ``starnet``,
+        ``deep-cnn`` (the StarNet architecture table).
+    labels : list of str, optional
+        Labels to predict; default all labels of the training set. Missing labels (NaN)
+        in the training set are allowed: they do not enter the loss.
+    model_config : dict, optional
+        Overrides of the architecture (e.g. ``{"filters": [8, 32], "dense": [512, 256]}``).
+    preprocess : Transform, optional
+        A fitted-on-train preprocessing step or Pipeline (e.g. resampling to a grid and
+        continuum normalisation) applied to every input; saved with the model.
+    epochs, batch_size, lr, weight_decay, scheduler, patience, max_time
+        Optimisation (Adam; ``scheduler`` "plateau" or "cosine"; early stopping after
+        ``patience`` epochs without a better validation loss; ``max_time`` in seconds).
+    valid_fraction : float
+        Share of the training set held out for early stopping and error calibration when
+        ``fit`` gets no ``valid`` set.
+    mask_channel : bool
+        Give the bad-pixel mask to the network as a second input channel.
+    augment_noise : float
+        Probability that a training spectrum gets an extra noise realisation drawn from
+        its error spectrum (1/sqrt(ivar)).
+    augment_mask : float
+        Fraction of pixels masked at random in each training spectrum ("missing data").
+    augment_rv : float
+        Standard deviation (km/s) of a random Doppler jitter applied by shifting pixels
+        (rounded to whole pixels on log-uniform grids).
+    mc_samples : int
+        Noise realisations per spectrum for propagating the error spectrum at prediction
+        (0 = off).
+    device : str
+        "auto" (CUDA when present), "cpu", "cuda", ...
+    seed : int
+        Seed of the weights, splits, shuffling and augmentation.
+    progress : bool
+        Show progress bars.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+    label_names_ : list of str
+    label_mean_, label_std_ : ndarray (n_labels,)
+        Label standardisation.
+    label_min_, label_max_ : ndarray (n_labels,)
+        Range of the training labels (predictions outside are flagged).
+    error_scale_, scatter_ : ndarray (n_labels,)
+        Error calibration fitted on the validation set: the reported error is
+        ``sqrt((error_scale_ * statistical error)**2 + scatter_**2)`` (scatter in label
+        units), so that validation z-scores have unit spread.
+    wave_ : ndarray (n_pixels,)
+        The wavelength grid (vacuum Angstrom) the model was trained on.
+    history_ : list of dict
+        Per-epoch losses.
+    """
+
+    def __init__(self, model: str = "starnet", labels: list[str] | None = None, *,
+                 model_config: dict[str, Any] | None = None, preprocess: Any = None,
+                 epochs: int = 60, batch_size: int = 64, lr: float = 1e-3,
+                 weight_decay: float = 0.0, scheduler: str = "plateau", patience: int = 8,
+                 max_time: float | None = None, valid_fraction: float = 0.1,
+                 mask_channel: bool = False, augment_noise: float = 0.0,
+                 augment_mask: float = 0.0, augment_rv: float = 0.0, mc_samples: int = 16,
+                 device: str = "auto", seed: int = 0, progress: bool = True) -> None:
+        self.model = model
+        self.labels = labels
+        self.model_config = model_config
+        self.preprocess = preprocess
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.scheduler = scheduler
+        self.patience = patience
+        self.max_time = max_time
+        self.valid_fraction = valid_fraction
+        self.mask_channel = mask_channel
+        self.augment_noise = augment_noise
+        self.augment_mask = augment_mask
+        self.augment_rv = augment_rv
+        self.mc_samples = mc_samples
+        self.device = device
+        self.seed = seed
+        self.progress = progress
+
+    # ------------------------------------------------------------------ checks
+    def _validate(self) -> None:
+        from starlearn.models import model_names
+
+        if self.model not in model_names():
+            raise ValueError(f"Regressor: model must be one of {model_names()}, "
+                             f"got {self.model!r}")
+        for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 1),
+                          ("mc_samples", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"Regressor: {name} must be an integer >= {low}, got {value!r}")
+        for name in ("valid_fraction", "augment_noise", "augment_mask"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"Regressor: {name} must be in [0, 1), got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"Regressor: lr must be > 0, got {self.lr!r}")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "module_")
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, train: SpectrumSet | str | PathLike | Any,
+            valid: SpectrumSet | str | PathLike | Any = None) -> Regressor:
+        """Train on ``train`` (SpectrumSet, data-set path or open data set); returns self.
+
+        Without ``valid``, ``valid_fraction`` of ``train`` (a seeded random choice) is held
+        out for early stopping and for calibrating the errors.
+        """
+        self._validate()
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attr)
+        rng = np.random.default_rng(self.seed)
+        torch.manual_seed(self.seed)
+        source = as_source(train)
+        if self.preprocess is not None:
+            source = self.preprocess.fit_transform(read_rows(source, None))
+        wave = source.wave
+        if wave is None or np.ndim(wave) != 1:
+            raise ValueError("Regressor.fit: training spectra must share one wavelength grid; "
+                             "resample them first (starlearn.preprocess.Resample)")
+        names = list(self.labels) if self.labels else list(source.label_names)
+        missing = [n for n in names if n not in source.label_names]
+        if not names or missing:
+            raise ValueError(f"Regressor.fit: labels {missing or names} not in the training "
+                             f"set (it has {source.label_names})")
+        label_idx = [source.label_names.index(n) for n in names]
+        all_labels = (source.labels if isinstance(source, SpectrumSet)
+                      else source.labels())[:, label_idx].astype(np.float64)
+        if valid is None:
+            train_rows, valid_rows = split_rows(len(source), self.valid_fraction, rng)
+            valid_set = read_rows(source, valid_rows)
+        else:
+            train_rows = None
+            valid_set = as_source(valid)
+            valid_set = read_rows(valid_set, None)
+            if self.preprocess is not None:
+                valid_set = self.preprocess.transform(valid_set)
+        check_grid(valid_set, np.asarray(wave), "validation set")
+        train_labels = all_labels if train_rows is None else all_labels[train_rows]
+        present = np.isfinite(train_labels)
+        if not present.any(axis=0).all():
+            empty = [n for n, p in zip(names, present.any(axis=0), strict=True) if not p]
+            raise ValueError(f"Regressor.fit: no training spectrum has labels {empty}")
+        self.label_names_ = names
+        self.wave_ = np.asarray(wave, dtype=np.float64)
+        self.label_mean_ = np.nanmean(train_labels, axis=0)
+        std = np.nanstd(train_labels, axis=0)
+        self.label_std_ = np.where(std > 0, std, 1.0)
+        self.label_min_ = np.nanmin(train_labels, axis=0)
+        self.label_max_ = np.nanmax(train_labels, axis=0)
+        scaler_source = source if train_rows is None else read_rows(source, train_rows[:20000])
+        self.flux_scaler_ = FluxScaler.fit(scaler_source, seed=self.seed)
+        self.device_ = resolve_device(self.device)
+        config = {**(self.model_config or {}), "in_channels": 2 if self.mask_channel else 1}
+        self.network_config_ = {"name": self.model, "n_pix": int(self.wave_.size),
+                                "n_labels": len(names), **config}
+        self.module_ = build_model(self.model, n_pix=self.wave_.size, n_labels=len(names),
+                                   **config)
+        self._label_idx = label_idx
+        trainer = Trainer(self.module_, TrainerConfig(
+            epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay,
+            scheduler=self.scheduler, patience=self.patience, max_time=self.max_time,
+            progress=self.progress), self.device_)
+
+        def train_batches(epoch: int):
+            for batch in iterate_batches(source, batch_size=self.batch_size, shuffle=True,
+                                         rng=rng, rows=train_rows):
+                yield self._batch(batch, label_idx, rng, augment=True)
+
+        valid_tensors = [self._batch(b, [valid_set.label_names.index(n) for n in names],
+                                     rng, augment=False)
+                         for b in iterate_batches(valid_set, batch_size=256, shuffle=False)]
+        self.history_ = trainer.fit(train_batches, lambda: valid_tensors, _nll)
+        del self._label_idx
+        self._calibrate(valid_set)
+        return self
+
+    def _batch(self, spectra: SpectrumSet, label_idx: list[int], rng: np.random.Generator,
+               augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        flux, mask = spectra.flux.astype(np.float64), spectra.mask.copy()
+        if augment:
+            flux, mask = self._augment(flux, mask, spectra.ivar, rng)
+        x = to_tensor(self.flux_scaler_.transform(flux, mask),
+                      mask if self.mask_channel else None, self.device_)
+        y = (spectra.labels[:, label_idx] - self.label_mean_) / self.label_std_
+        return x, torch.as_tensor(y, dtype=torch.float32, device=self.device_)
+
+    def _augment(self, flux: np.ndarray, mask: np.ndarray, ivar: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if self.augment_noise > 0:
+            pick = rng.random(len(flux)) < self.augment_noise
+            sigma = np.where(ivar > 0, 1.0 / np.sqrt(np.maximum(ivar, 1e-30)), 0.0)
+            flux = flux + pick[:, None] * rng.standard_normal(flux.shape) * sigma
+        if self.augment_mask > 0:
+            mask = mask | (rng.random(mask.shape) < self.augment_mask)
+        if self.augment_rv > 0:
+            dlog = np.median(np.diff(np.log(self.wave_)))
+            shifts = np.rint(rng.normal(0, self.augment_rv, len(flux)) / 299792.458
+                             / dlog).astype(int)
+            for i, k in enumerate(shifts):
+                if k:
+                    flux[i] = np.roll(flux[i], k)
+                    mask[i] = np.roll(mask[i], k)
+                    if k > 0:
+                        mask[i, :k] = True  # pixels rolled in from the other end
+                    else:
+                        mask[i, k:] = True
+        return flux, mask
+
+    def _calibrate(self, valid: SpectrumSet) -> None:
+        names = self.label_names_
+        idx = [valid.label_names.index(n) for n in names]
+        pred = self._predict_arrays(valid)
+        true = valid.labels[:, idx].astype(np.float64)
+        self.error_scale_, self.scatter_ = calibrate_errors(true, pred["mean"],
+                                                            pred["err_stat"])
+        features = pred["features"]
+        self.feature_mean_ = features.mean(axis=0)
+        cov = np.cov(features, rowvar=False) + 1e-6 * np.eye(features.shape[1])
+        self.feature_icov_ = np.linalg.pinv(cov)
+        d = self._mahalanobis(features)
+        self.feature_threshold_ = float(np.quantile(d, 0.995) * 1.5) if d.size else np.inf
+        err = self._total_error(pred["err_stat"])
+        from starlearn.evaluate.metrics import calibration, regression_metrics
+
+        self.valid_metrics_ = {"metrics": regression_metrics(true, pred["mean"], names),
+                               "calibration": calibration(true, pred["mean"], err, names)}
+
+    def _total_error(self, err_stat: np.ndarray) -> np.ndarray:
+        return np.sqrt((self.error_scale_ * err_stat) ** 2 + self.scatter_**2)
+
+    def _mahalanobis(self, features: np.ndarray) -> np.ndarray:
+        diff = features - self.feature_mean_
+        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, self.feature_icov_, diff), 0))
+
+    # ------------------------------------------------------------------ prediction
+    @torch.no_grad()
+    def _predict_arrays(self, spectra: SpectrumSet, batch_size: int = 256) -> dict[str, Any]:
+        module = self.module_.to(self.device_).eval()
+        rng = np.random.default_rng(self.seed + 1)
+        k = int(self.mc_samples)
+        means, aleatoric, mc, feats = [], [], [], []
+        for batch in iterate_batches(spectra, batch_size=batch_size, shuffle=False):
+            x = to_tensor(self.flux_scaler_.transform(batch.flux, batch.mask),
+                          batch.mask if self.mask_channel else None, self.device_)
+            mean, log_var = module(x)
+            feats.append(module.embed(x).cpu().numpy())
+            means.append(mean.cpu().numpy())
+            aleatoric.append(np.exp(0.5 * log_var.cpu().numpy()))
+            if k > 0:
+                sigma = np.where(batch.ivar > 0, 1 / np.sqrt(np.maximum(batch.ivar, 1e-30)), 0)
+                noisy = (batch.flux[None] + rng.standard_normal((k, *batch.flux.shape))
+                         * sigma[None]).reshape(-1, batch.n_pix)
+                mask = np.broadcast_to(batch.mask, (k, *batch.mask.shape)).reshape(
+                    -1, batch.n_pix)
+                xk = to_tensor(self.flux_scaler_.transform(noisy, mask),
+                               mask if self.mask_channel else None, self.device_)
+                mk, _ = module(xk)
+                # the input already carries one noise realisation: the spread over K
+                # further ones estimates the propagated error spectrum
+                mc.append(mk.cpu().numpy().reshape(k, len(batch), -1).std(axis=0))
+        mean = np.concatenate(means) * self.label_std_ + self.label_mean_
+        ale = np.concatenate(aleatoric) * self.label_std_
+        prop = (np.concatenate(mc) * self.label_std_) if k > 0 else np.zeros_like(ale)
+        return {"mean": mean, "err_model": ale, "err_noise": prop,
+                "err_stat": np.sqrt(ale**2 + prop**2), "features": np.concatenate(feats)}
+
+    def predict(self, spectra: SpectrumSet | str | PathLike) -> Table:
+        """Labels with errors and flags for each spectrum.
+
+        Returns
+        -------
+        astropy Table: ``id``; per label ``<label>`` (mean), ``<label>_err`` (total error:
+        predicted variance, propagated error spectrum and intrinsic scatter in quadrature),
+        ``<label>_flag`` (bits: 1 outside the training range, 2 far from the training
+        data, 4 fewer than half the pixels usable); ``flag`` (OR of all).
+
+        Raises
+        ------
+        ValueError
+            When the spectra are on another wavelength grid than the model's.
+        """
+        check_is_fitted(self)
+        spectra = read_rows(as_source(spectra), None)
+        if self.preprocess is not None:
+            spectra = self.preprocess.transform(spectra)
+        check_grid(spectra, self.wave_, "input spectra")
+        pred = self._predict_arrays(spectra)
+        err = self._total_error(pred["err_stat"])
+        far = self._mahalanobis(pred["features"]) > self.feature_threshold_
+        few = (~spectra.mask).mean(axis=1) < 0.5
+        table = Table({"id": np.asarray(spectra.ids, dtype=str)})
+        overall = np.zeros(len(spectra), dtype=np.int32)
+        for j, name in enumerate(self.label_names_):
+            value = pred["mean"][:, j]
+            flag = np.where((value < self.label_min_[j]) | (value > self.label_max_[j]),
+                            FLAG_OUTSIDE_RANGE, 0)
+            flag = flag | np.where(far, FLAG_FAR_FROM_TRAINING, 0) | np.where(
+                few, FLAG_FEW_GOOD_PIXELS, 0)
+            table[name] = value.astype(np.float32)
+            table[f"{name}_err"] = err[:, j].astype(np.float32)
+            table[f"{name}_flag"] = flag.astype(np.int32)
+            overall |= flag.astype(np.int32)
+        table["flag"] = overall
+        return table
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | PathLike) -> Path:
+        """Write the artifact folder (config.json, weights.safetensors, metrics, history)."""
+        check_is_fitted(self)
+        params = self.get_params(deep=False)
+        params["preprocess"] = preprocess_to_config(self.preprocess)
+        config = {
+            "class": f"{type(self).__module__.rsplit('.', 1)[0]}.{type(self).__name__}",
+            "task": "regress", "params": params, "network": self.network_config_,
+            "grid": {"wave": self.wave_},
+            "labels": {"names": self.label_names_, "mean": self.label_mean_,
+                       "std": self.label_std_, "min": self.label_min_,
+                       "max": self.label_max_, "scatter": self.scatter_,
+                       "error_scale": self.error_scale_},
+            "flux_scaler": {"mean": self.flux_scaler_.mean, "scale": self.flux_scaler_.scale},
+            "feature_check": {"mean": self.feature_mean_, "icov": self.feature_icov_,
+                              "threshold": self.feature_threshold_},
+            "training": {"epochs_run": len(self.history_),
+                         "best_valid_loss": min(h["valid_loss"] for h in self.history_),
+                         "seconds": self.history_[-1]["seconds"] if self.history_ else 0.0},
+        }
+        return write_artifact(path, config=config, tensors=self.module_.state_dict(),
+                              extra={"metrics.json": self.valid_metrics_,
+                                     "history.csv": history_csv(self.history_)})
+
+    @classmethod
+    def load(cls, path: str | PathLike) -> Regressor:
+        """Rebuild a fitted Regressor from its artifact folder."""
+        config, tensors = read_artifact(path)
+        return cls._from_artifact(config, tensors, Path(path))
+
+    @classmethod
+    def _from_artifact(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor],
+                       path: Path) -> Regressor:
+        if config.get("task") != "regress":
+            raise ValueError(f"{path}: artifact is a '{config.get('task')}' model, "
+                             "not a regressor")
+        params = dict(config["params"])
+        params["preprocess"] = preprocess_from_config(params.get("preprocess"))
+        est = cls(**params)
+        net = dict(config["network"])
+        name, n_pix, n_labels = net.pop("name"), net.pop("n_pix"), net.pop("n_labels")
+        est.network_config_ = config["network"]
+        est.device_ = resolve_device(est.device)
+        est.module_ = build_model(name, n_pix=n_pix, n_labels=n_labels, **net)
+        est.module_.load_state_dict(tensors)
+        est.module_.eval()
+        labels = config["labels"]
+        est.label_names_ = list(labels["names"])
+        for key in ("mean", "std", "min", "max", "scatter", "error_scale"):
+            attr = {"scatter": "scatter_", "error_scale": "error_scale_"}.get(
+                key, f"label_{key}_")
+            setattr(est, attr, np.asarray(labels[key], dtype=np.float64))
+        est.wave_ = np.asarray(config["grid"]["wave"], dtype=np.float64)
+        est.flux_scaler_ = FluxScaler(np.asarray(config["flux_scaler"]["mean"], np.float32),
+                                      float(config["flux_scaler"]["scale"]))
+        check = config["feature_check"]
+        est.feature_mean_ = np.asarray(check["mean"])
+        est.feature_icov_ = np.asarray(check["icov"])
+        est.feature_threshold_ = float(check["threshold"])
+        metrics = path / "metrics.json"
+        est.valid_metrics_ = json.loads(metrics.read_text()) if metrics.exists() else {}
+        est.history_ = []
+        return est
+
+
+def _nll(module: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    x, y = batch
+    mean, log_var = module(x)
+    return masked_gaussian_nll(mean, log_var, y)

@@ -1,0 +1,1 @@
+"""Training: the loop, losses, augmentations (torch), class balancing and search."""

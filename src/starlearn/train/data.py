@@ -1,0 +1,99 @@
+"""Batches for training and prediction: from a SpectrumSet in memory or an HDF5 data set.
+
+Spectra reach a network as float32 tensors (batch, channels, n_pixels): channel 0 is the
+scaled flux ``(flux - pixel_mean) / flux_scale`` with bad pixels set to 0 (the training
+mean), and, when asked for, channel 1 is the bad-pixel mask (1 = bad). Files larger than
+memory are streamed block by block (whole HDF5 chunks), blocks in a shuffled order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from starlearn.io.dataset import DatasetStore
+from starlearn.spectra import SpectrumSet
+
+__all__ = ["FluxScaler", "SpectraSource", "iterate_batches"]
+
+SpectraSource = SpectrumSet | DatasetStore
+
+
+@dataclass
+class FluxScaler:
+    """Per-pixel mean and one global scale of the flux, learned from training spectra.
+
+    ``x = (flux - mean) / scale`` on good pixels, 0 on bad ones.
+    """
+
+    mean: np.ndarray
+    scale: float
+
+    @classmethod
+    def fit(cls, source: SpectraSource, *, max_spectra: int = 20_000,
+            seed: int = 0) -> FluxScaler:
+        spectra = _sample(source, max_spectra, seed)
+        good = ~spectra.mask
+        count = good.sum(axis=0)
+        total = np.where(good, spectra.flux, 0.0).sum(axis=0, dtype=np.float64)
+        mean = np.divide(total, count, out=np.zeros(spectra.n_pix), where=count > 0)
+        resid = np.where(good, spectra.flux - mean, np.nan)
+        scale = float(np.nanstd(resid)) if good.any() else 1.0
+        return cls(mean.astype(np.float32), scale if scale > 0 else 1.0)
+
+    def transform(self, flux: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        x = (flux - self.mean) / self.scale
+        return np.where(mask, 0.0, x).astype(np.float32)
+
+
+def _sample(source: SpectraSource, n: int, seed: int) -> SpectrumSet:
+    if len(source) <= n:
+        return source if isinstance(source, SpectrumSet) else source.read()
+    idx = np.sort(np.random.default_rng(seed).choice(len(source), n, replace=False))
+    return source[idx] if isinstance(source, SpectrumSet) else source.read(idx)
+
+
+def iterate_batches(source: SpectraSource, *, batch_size: int, shuffle: bool,
+                    rng: np.random.Generator | None = None, rows: np.ndarray | None = None,
+                    block: int = 4096) -> Iterator[SpectrumSet]:
+    """Batches of spectra from ``rows`` (default all) of a SpectrumSet or HDF5 data set.
+
+    In-memory sets are shuffled as a whole. HDF5 data sets are read ``block`` spectra at a
+    time (whole chunks, so memory stays bounded), blocks in random order, spectra shuffled
+    within each block.
+    """
+    if shuffle and rng is None:
+        raise ValueError("iterate_batches: shuffle needs an rng")
+    n = len(source)
+    if isinstance(source, SpectrumSet):
+        idx = np.arange(n) if rows is None else np.sort(np.asarray(rows))
+        if shuffle:
+            idx = rng.permutation(idx)
+        for start in range(0, idx.size, batch_size):
+            yield source[idx[start:start + batch_size]]
+        return
+    keep = None
+    if rows is not None:
+        keep = np.zeros(n, dtype=bool)
+        keep[np.asarray(rows)] = True
+    block = max(block, batch_size)
+    starts = np.arange(0, n, block)
+    if shuffle:
+        rng.shuffle(starts)
+    for start in starts:
+        stop = min(int(start) + block, n)
+        chunk = source.read(slice(int(start), stop))
+        local = np.arange(len(chunk)) if keep is None else np.flatnonzero(keep[start:stop])
+        if shuffle:
+            local = rng.permutation(local)
+        for i in range(0, local.size, batch_size):
+            yield chunk[local[i:i + batch_size]]
+
+
+def to_tensor(x: np.ndarray, mask: np.ndarray | None, device: torch.device) -> torch.Tensor:
+    """(batch, channels, n_pixels) float32 tensor: scaled flux and, if given, the mask."""
+    channels = [x] if mask is None else [x, mask.astype(np.float32)]
+    return torch.from_numpy(np.stack(channels, axis=1)).to(device)

@@ -1,0 +1,132 @@
+"""The training loop shared by all estimators: Adam, a learning-rate schedule, early stopping.
+
+The estimator supplies the network, a function that turns a batch into a loss, and
+callables that yield training and validation batches; the Trainer runs epochs, keeps the
+best weights (lowest validation loss), and records the history.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+__all__ = ["Trainer", "TrainerConfig", "resolve_device"]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` gives CUDA when available, else the CPU; any torch device string works."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass
+class TrainerConfig:
+    """Optimisation settings (all plain values, saved with the model).
+
+    epochs : maximum number of passes over the training data.
+    lr, weight_decay : Adam's learning rate and L2 weight decay.
+    scheduler : "plateau" (halve the rate after ``patience // 2`` epochs without
+        improvement), "cosine" (cosine decay to lr/100 over ``epochs``) or "none".
+    patience : stop after this many epochs without a better validation loss.
+    max_time : stop after this many seconds (None = no limit).
+    progress : show a progress bar.
+    """
+
+    epochs: int = 100
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: str = "plateau"
+    patience: int = 10
+    max_time: float | None = None
+    progress: bool = True
+
+
+class Trainer:
+    """Run the optimisation of ``model`` (see module docstring)."""
+
+    def __init__(self, model: nn.Module, config: TrainerConfig, device: torch.device) -> None:
+        self.model = model
+        self.config = config
+        self.device = device
+
+    def fit(self, train_batches: Callable[[int], Iterable[Any]],
+            valid_batches: Callable[[], Iterable[Any]],
+            loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+            n_train_batches: int | None = None) -> list[dict[str, float]]:
+        """Train; returns the history (one dict per epoch: epoch, train_loss, valid_loss,
+        lr, seconds). The model ends with the weights of the best validation epoch."""
+        cfg = self.config
+        if cfg.scheduler not in ("plateau", "cosine", "none"):
+            raise ValueError(f"scheduler must be 'plateau', 'cosine' or 'none', "
+                             f"got {cfg.scheduler!r}")
+        model = self.model.to(self.device)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.scheduler == "plateau":
+            sched: Any = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, factor=0.5, patience=max(1, cfg.patience // 3))
+        elif cfg.scheduler == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs),
+                                                               eta_min=cfg.lr / 100)
+        else:
+            sched = None
+        best, best_state, since_best = math.inf, None, 0
+        history: list[dict[str, float]] = []
+        start = time.perf_counter()
+        bar = tqdm(total=cfg.epochs, disable=not cfg.progress, unit="epoch", desc="train")
+        for epoch in range(cfg.epochs):
+            model.train()
+            total, count = 0.0, 0
+            for batch in train_batches(epoch):
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model, batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"training loss became {loss.item()} at epoch "
+                                             f"{epoch}; lower the learning rate")
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+                opt.step()
+                total += float(loss.detach())
+                count += 1
+            valid = self.evaluate(valid_batches, loss_fn)
+            lr = opt.param_groups[0]["lr"]
+            if sched is not None:
+                sched.step(valid) if cfg.scheduler == "plateau" else sched.step()
+            elapsed = time.perf_counter() - start
+            history.append({"epoch": epoch, "train_loss": total / max(count, 1),
+                            "valid_loss": valid, "lr": lr, "seconds": elapsed})
+            bar.update(1)
+            bar.set_postfix(train=f"{total / max(count, 1):.3f}", valid=f"{valid:.3f}")
+            if valid < best - 1e-4:
+                best, since_best = valid, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                since_best += 1
+            if since_best >= cfg.patience:
+                break
+            if cfg.max_time is not None and elapsed > cfg.max_time:
+                break
+        bar.close()
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        return history
+
+    @torch.no_grad()
+    def evaluate(self, batches: Callable[[], Iterable[Any]],
+                 loss_fn: Callable[[nn.Module, Any], torch.Tensor]) -> float:
+        """Mean loss over the batches, in evaluation mode."""
+        self.model.eval()
+        total, count = 0.0, 0
+        for batch in batches():
+            total += float(loss_fn(self.model, batch))
+            count += 1
+        return total / max(count, 1)
