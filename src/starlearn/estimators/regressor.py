@@ -47,7 +47,8 @@ class Regressor(BaseEstimator):
     ----------
     model : str
         Network name: ``shallow-nn``, ``deep-nn``, ``shallow-cnn``, ``starnet``,
-        ``deep-cnn`` (the StarNet architecture table).
+        ``deep-cnn`` (the StarNet architecture table), or ``cannon`` for The Cannon
+        (quadratic data-driven model, :mod:`starlearn.cannon`) with the same interface.
     labels : list of str, optional
         Labels to predict; default all labels of the training set. Missing labels (NaN)
         in the training set are allowed: they do not enter the loss.
@@ -133,9 +134,9 @@ class Regressor(BaseEstimator):
     def _validate(self) -> None:
         from starlearn.models import model_names
 
-        if self.model not in model_names():
-            raise ValueError(f"Regressor: model must be one of {model_names()}, "
-                             f"got {self.model!r}")
+        allowed = [*model_names(), "cannon"]
+        if self.model not in allowed:
+            raise ValueError(f"Regressor: model must be one of {allowed}, got {self.model!r}")
         for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 1),
                           ("mc_samples", 0)):
             value = getattr(self, name)
@@ -149,7 +150,7 @@ class Regressor(BaseEstimator):
             raise ValueError(f"Regressor: lr must be > 0, got {self.lr!r}")
 
     def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "module_")
+        return hasattr(self, "module_") or hasattr(self, "cannon_")
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train: SpectrumSet | str | PathLike | Any,
@@ -201,6 +202,9 @@ class Regressor(BaseEstimator):
         self.label_std_ = np.where(std > 0, std, 1.0)
         self.label_min_ = np.nanmin(train_labels, axis=0)
         self.label_max_ = np.nanmax(train_labels, axis=0)
+        if self.model == "cannon":
+            self._fit_cannon(read_rows(source, train_rows), label_idx, valid_set)
+            return self
         scaler_source = source if train_rows is None else read_rows(source, train_rows[:20000])
         self.flux_scaler_ = FluxScaler.fit(scaler_source, seed=self.seed)
         self.device_ = resolve_device(self.device)
@@ -227,6 +231,21 @@ class Regressor(BaseEstimator):
         del self._label_idx
         self._calibrate(valid_set)
         return self
+
+    def _fit_cannon(self, train: SpectrumSet, label_idx: list[int],
+                    valid: SpectrumSet) -> None:
+        from starlearn.cannon import CannonModel, complete_rows
+
+        rows = complete_rows(train, label_idx)
+        if rows.size < 2 * len(label_idx) ** 2:
+            raise ValueError(f"Regressor(model='cannon'): only {rows.size} training spectra "
+                             "have all labels; The Cannon needs complete labels")
+        self.cannon_ = CannonModel().fit(train.flux[rows], train.ivar[rows],
+                                         train.labels[np.ix_(rows, label_idx)])
+        self.network_config_ = {"name": "cannon", "n_pix": int(self.wave_.size),
+                                "n_labels": len(label_idx)}
+        self.history_ = []
+        self._calibrate(valid)
 
     def _batch(self, spectra: SpectrumSet, label_idx: list[int], rng: np.random.Generator,
                augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -267,12 +286,14 @@ class Regressor(BaseEstimator):
         true = valid.labels[:, idx].astype(np.float64)
         self.error_scale_, self.scatter_ = calibrate_errors(true, pred["mean"],
                                                             pred["err_stat"])
-        features = pred["features"]
-        self.feature_mean_ = features.mean(axis=0)
-        cov = np.cov(features, rowvar=False) + 1e-6 * np.eye(features.shape[1])
-        self.feature_icov_ = np.linalg.pinv(cov)
-        d = self._mahalanobis(features)
-        self.feature_threshold_ = float(np.quantile(d, 0.995) * 1.5) if d.size else np.inf
+        if pred["features"] is not None:
+            features = pred["features"]
+            self.feature_mean_ = features.mean(axis=0)
+            cov = np.cov(features, rowvar=False) + 1e-6 * np.eye(features.shape[1])
+            self.feature_icov_ = np.linalg.pinv(cov)
+        d = self._novelty(pred)
+        d = d[np.isfinite(d)]
+        self.novelty_threshold_ = float(np.quantile(d, 0.995) * 1.5) if d.size else np.inf
         err = self._total_error(pred["err_stat"])
         from starlearn.evaluate.metrics import calibration, regression_metrics
 
@@ -282,13 +303,22 @@ class Regressor(BaseEstimator):
     def _total_error(self, err_stat: np.ndarray) -> np.ndarray:
         return np.sqrt((self.error_scale_ * err_stat) ** 2 + self.scatter_**2)
 
-    def _mahalanobis(self, features: np.ndarray) -> np.ndarray:
-        diff = features - self.feature_mean_
+    def _novelty(self, pred: dict[str, Any]) -> np.ndarray:
+        """How far each spectrum is from the training data: the Mahalanobis distance of
+        the network's last hidden layer, or The Cannon's reduced chi-square."""
+        if pred["features"] is None:
+            return pred["chi2"]
+        diff = pred["features"] - self.feature_mean_
         return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, self.feature_icov_, diff), 0))
 
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
     def _predict_arrays(self, spectra: SpectrumSet, batch_size: int = 256) -> dict[str, Any]:
+        if hasattr(self, "cannon_"):
+            out = self.cannon_.infer(spectra.flux, spectra.ivar)
+            zeros = np.zeros_like(out["errors"])
+            return {"mean": out["labels"], "err_model": zeros, "err_noise": out["errors"],
+                    "err_stat": out["errors"], "features": None, "chi2": out["chi2"]}
         module = self.module_.to(self.device_).eval()
         rng = np.random.default_rng(self.seed + 1)
         k = int(self.mc_samples)
@@ -316,7 +346,8 @@ class Regressor(BaseEstimator):
         ale = np.concatenate(aleatoric) * self.label_std_
         prop = (np.concatenate(mc) * self.label_std_) if k > 0 else np.zeros_like(ale)
         return {"mean": mean, "err_model": ale, "err_noise": prop,
-                "err_stat": np.sqrt(ale**2 + prop**2), "features": np.concatenate(feats)}
+                "err_stat": np.sqrt(ale**2 + prop**2), "features": np.concatenate(feats),
+                "chi2": None}
 
     def predict(self, spectra: SpectrumSet | str | PathLike) -> Table:
         """Labels with errors and flags for each spectrum.
@@ -340,7 +371,7 @@ class Regressor(BaseEstimator):
         check_grid(spectra, self.wave_, "input spectra")
         pred = self._predict_arrays(spectra)
         err = self._total_error(pred["err_stat"])
-        far = self._mahalanobis(pred["features"]) > self.feature_threshold_
+        far = ~(self._novelty(pred) <= self.novelty_threshold_)
         few = (~spectra.mask).mean(axis=1) < 0.5
         table = Table({"id": np.asarray(spectra.ids, dtype=str)})
         overall = np.zeros(len(spectra), dtype=np.int32)
@@ -371,14 +402,19 @@ class Regressor(BaseEstimator):
                        "std": self.label_std_, "min": self.label_min_,
                        "max": self.label_max_, "scatter": self.scatter_,
                        "error_scale": self.error_scale_},
-            "flux_scaler": {"mean": self.flux_scaler_.mean, "scale": self.flux_scaler_.scale},
-            "feature_check": {"mean": self.feature_mean_, "icov": self.feature_icov_,
-                              "threshold": self.feature_threshold_},
+            "flux_scaler": ({"mean": self.flux_scaler_.mean, "scale": self.flux_scaler_.scale}
+                            if hasattr(self, "flux_scaler_") else None),
+            "novelty": {"threshold": self.novelty_threshold_,
+                        **({"mean": self.feature_mean_, "icov": self.feature_icov_}
+                           if hasattr(self, "feature_mean_") else {})},
             "training": {"epochs_run": len(self.history_),
-                         "best_valid_loss": min(h["valid_loss"] for h in self.history_),
+                         "best_valid_loss": min((h["valid_loss"] for h in self.history_),
+                                                default=None),
                          "seconds": self.history_[-1]["seconds"] if self.history_ else 0.0},
         }
-        return write_artifact(path, config=config, tensors=self.module_.state_dict(),
+        tensors = (self.module_.state_dict() if hasattr(self, "module_") else
+                   {k: torch.as_tensor(v) for k, v in self.cannon_.state().items()})
+        return write_artifact(path, config=config, tensors=tensors,
                               extra={"metrics.json": self.valid_metrics_,
                                      "history.csv": history_csv(self.history_)})
 
@@ -401,9 +437,14 @@ class Regressor(BaseEstimator):
         name, n_pix, n_labels = net.pop("name"), net.pop("n_pix"), net.pop("n_labels")
         est.network_config_ = config["network"]
         est.device_ = resolve_device(est.device)
-        est.module_ = build_model(name, n_pix=n_pix, n_labels=n_labels, **net)
-        est.module_.load_state_dict(tensors)
-        est.module_.eval()
+        if name == "cannon":
+            from starlearn.cannon import CannonModel
+
+            est.cannon_ = CannonModel.from_state({k: v.numpy() for k, v in tensors.items()})
+        else:
+            est.module_ = build_model(name, n_pix=n_pix, n_labels=n_labels, **net)
+            est.module_.load_state_dict(tensors)
+            est.module_.eval()
         labels = config["labels"]
         est.label_names_ = list(labels["names"])
         for key in ("mean", "std", "min", "max", "scatter", "error_scale"):
@@ -411,12 +452,15 @@ class Regressor(BaseEstimator):
                 key, f"label_{key}_")
             setattr(est, attr, np.asarray(labels[key], dtype=np.float64))
         est.wave_ = np.asarray(config["grid"]["wave"], dtype=np.float64)
-        est.flux_scaler_ = FluxScaler(np.asarray(config["flux_scaler"]["mean"], np.float32),
-                                      float(config["flux_scaler"]["scale"]))
-        check = config["feature_check"]
-        est.feature_mean_ = np.asarray(check["mean"])
-        est.feature_icov_ = np.asarray(check["icov"])
-        est.feature_threshold_ = float(check["threshold"])
+        scaler = config.get("flux_scaler")
+        if scaler is not None:
+            est.flux_scaler_ = FluxScaler(np.asarray(scaler["mean"], np.float32),
+                                          float(scaler["scale"]))
+        novelty = config["novelty"]
+        est.novelty_threshold_ = float(novelty["threshold"])
+        if "mean" in novelty:
+            est.feature_mean_ = np.asarray(novelty["mean"])
+            est.feature_icov_ = np.asarray(novelty["icov"])
         metrics = path / "metrics.json"
         est.valid_metrics_ = json.loads(metrics.read_text()) if metrics.exists() else {}
         est.history_ = []
