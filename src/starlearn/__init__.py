@@ -6,14 +6,29 @@ from starlearn.spectra import SpectrumSet
 
 __version__ = "0.1.0"
 
+_LAZY = {"Regressor": ("starlearn.estimators", "Regressor"),
+         "load": ("starlearn.artifact", "load")}
+
+
+def __getattr__(name: str):  # torch is imported only when an estimator is used
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'starlearn' has no attribute '{name}'")
+
+
 __all__ = [
     "PRESETS",
     "Grid",
     "ReadError",
+    "Regressor",
     "SpectrumSet",
     "__version__",
     "air_to_vacuum",
     "get_grid",
+    "load",
     "open_dataset",
     "read",
     "read_dataset",

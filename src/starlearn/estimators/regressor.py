@@ -229,7 +229,10 @@ class Regressor(BaseEstimator):
                          for b in iterate_batches(valid_set, batch_size=256, shuffle=False)]
         self.history_ = trainer.fit(train_batches, lambda: valid_tensors, _nll)
         del self._label_idx
-        self._calibrate(valid_set)
+        sample = rng.choice(len(source) if train_rows is None else train_rows,
+                            size=min(5000, len(source) if train_rows is None
+                                     else len(train_rows)), replace=False)
+        self._calibrate(valid_set, read_rows(source, np.sort(sample)))
         return self
 
     def _fit_cannon(self, train: SpectrumSet, label_idx: list[int],
@@ -279,18 +282,23 @@ class Regressor(BaseEstimator):
                         mask[i, k:] = True
         return flux, mask
 
-    def _calibrate(self, valid: SpectrumSet) -> None:
+    def _calibrate(self, valid: SpectrumSet, train: SpectrumSet | None = None) -> None:
+        """Fit the error calibration on ``valid`` and the novelty check on ``train``
+        (a sample of training spectra) and ``valid``."""
         names = self.label_names_
         idx = [valid.label_names.index(n) for n in names]
         pred = self._predict_arrays(valid)
         true = valid.labels[:, idx].astype(np.float64)
         self.error_scale_, self.scatter_ = calibrate_errors(true, pred["mean"],
                                                             pred["err_stat"])
-        if pred["features"] is not None:
-            features = pred["features"]
-            self.feature_mean_ = features.mean(axis=0)
-            cov = np.cov(features, rowvar=False) + 1e-6 * np.eye(features.shape[1])
-            self.feature_icov_ = np.linalg.pinv(cov)
+        if pred["features"] is not None and train is not None:
+            from sklearn.covariance import LedoitWolf
+
+            # feature distribution of (a sample of) the training spectra, shrunk covariance
+            features = self._predict_arrays(train, mc=False)["features"]
+            shrunk = LedoitWolf().fit(features)
+            self.feature_mean_ = shrunk.location_
+            self.feature_icov_ = shrunk.precision_
         d = self._novelty(pred)
         d = d[np.isfinite(d)]
         self.novelty_threshold_ = float(np.quantile(d, 0.995) * 1.5) if d.size else np.inf
@@ -313,7 +321,8 @@ class Regressor(BaseEstimator):
 
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
-    def _predict_arrays(self, spectra: SpectrumSet, batch_size: int = 256) -> dict[str, Any]:
+    def _predict_arrays(self, spectra: SpectrumSet, batch_size: int = 256,
+                        mc: bool = True) -> dict[str, Any]:
         if hasattr(self, "cannon_"):
             out = self.cannon_.infer(spectra.flux, spectra.ivar)
             zeros = np.zeros_like(out["errors"])
@@ -321,7 +330,7 @@ class Regressor(BaseEstimator):
                     "err_stat": out["errors"], "features": None, "chi2": out["chi2"]}
         module = self.module_.to(self.device_).eval()
         rng = np.random.default_rng(self.seed + 1)
-        k = int(self.mc_samples)
+        k = int(self.mc_samples) if mc else 0
         means, aleatoric, mc, feats = [], [], [], []
         for batch in iterate_batches(spectra, batch_size=batch_size, shuffle=False):
             x = to_tensor(self.flux_scaler_.transform(batch.flux, batch.mask),

@@ -14,7 +14,8 @@ import numpy as np
 
 from starlearn.spectra import SpectrumSet
 
-__all__ = ["describe_star", "plot_spectra", "plot_spectrum_panels"]
+__all__ = ["describe_star", "plot_residuals", "plot_saliency", "plot_spectra",
+           "plot_spectrum_panels"]
 
 _LABEL_FORMAT = {"teff": "Teff={:.0f} K", "logg": "log g={:.2f}", "fe_h": "[Fe/H]={:+.2f}"}
 
@@ -62,6 +63,46 @@ def plot_spectrum_panels(panels: Mapping[str, SpectrumSet], path: str | PathLike
     for ax, (name, spectra) in zip(axes[:, 0], panels.items(), strict=True):
         plot_spectra(spectra, (indices or {}).get(name), ax=ax, offset=offset,
                      xlim=(xlims or {}).get(name), title=name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_saliency(wave: np.ndarray, sal: np.ndarray, names: Sequence[str],
+                  path: str | PathLike, *, mean_spectrum: np.ndarray | None = None) -> None:
+    """One panel per label: mean |d label / d flux| against vacuum wavelength (PNG)."""
+    fig, axes = plt.subplots(len(names), 1, figsize=(11, 2.2 * len(names) + 0.6),
+                             sharex=True, squeeze=False)
+    for ax, name, row in zip(axes[:, 0], names, sal, strict=True):
+        ax.plot(wave, row / (row.max() or 1.0), lw=0.6, color="C3", label=f"saliency {name}")
+        if mean_spectrum is not None:
+            ax.plot(wave, mean_spectrum, lw=0.4, color="0.5", alpha=0.7, label="mean spectrum")
+        ax.set_ylabel(name)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[-1, 0].set_xlabel("vacuum wavelength [Å]")
+    fig.suptitle("where the network looks (normalised mean |gradient|)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_residuals(true: np.ndarray, pred: np.ndarray, names: Sequence[str],
+                   path: str | PathLike, *, title: str = "") -> None:
+    """Residual (predicted - true) against true value, one panel per label (PNG)."""
+    k = len(names)
+    fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.2), squeeze=False)
+    for j, (ax, name) in enumerate(zip(axes[0], names, strict=True)):
+        ok = np.isfinite(true[:, j]) & np.isfinite(pred[:, j])
+        resid = pred[ok, j] - true[ok, j]
+        ax.scatter(true[ok, j], resid, s=3, alpha=0.4, lw=0)
+        ax.axhline(0, color="k", lw=0.6)
+        sigma = np.std(resid) if resid.size else np.nan
+        ax.set_title(f"{name}: σ={sigma:.3g}, bias={np.mean(resid) if resid.size else 0:.2g}",
+                     fontsize=8)
+        ax.set_xlabel(f"true {name}")
+        ax.set_ylabel("predicted − true")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

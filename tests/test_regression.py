@@ -1,0 +1,189 @@
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+import starlearn as sl
+from starlearn import SpectrumSet
+from starlearn.cannon import CannonModel, design_matrix
+from starlearn.estimators import Regressor
+from starlearn.evaluate.metrics import robust_sigma
+from starlearn.evaluate.regression import evaluate_regressor
+from starlearn.evaluate.saliency import saliency
+from starlearn.models import build_model, model_names
+from starlearn.train.losses import masked_gaussian_nll
+
+
+def toy_set(n: int = 700, n_pix: int = 256, snr: float = 60.0, seed: int = 0) -> SpectrumSet:
+    """Spectra whose line depths depend on two labels; 10% of label b missing."""
+    rng = np.random.default_rng(seed)
+    wave = np.geomspace(5000.0, 5300.0, n_pix)
+    a, b = rng.uniform(0, 1, n), rng.uniform(-1, 1, n)
+    flux = np.ones((n, n_pix))
+    for centre, width in ((5040.0, 1.2), (5120.0, 1.6), (5250.0, 2.0)):
+        flux -= (0.2 + 0.5 * a)[:, None] * np.exp(-0.5 * ((wave - centre) / width) ** 2)
+    flux -= (0.15 * (b + 1))[:, None] * np.exp(-0.5 * ((wave - 5180.0) / 1.0) ** 2)
+    flux += rng.normal(0, 1 / snr, flux.shape)
+    labels = np.c_[a, b]
+    labels[rng.random(n) < 0.1, 1] = np.nan
+    return SpectrumSet(wave=wave, flux=flux, ivar=np.full(flux.shape, snr**2),
+                       labels=labels, label_names=["a", "b"],
+                       meta={"snr": np.full(n, snr)})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return toy_set().split((0.8, 0.2), seed=1)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    train, _ = data
+    return Regressor("starnet", epochs=25, progress=False, mc_samples=4, seed=0).fit(train)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_each_architecture_beats_the_mean_by_far(name, data):
+    train, test = data
+    reg = Regressor(name, epochs=20, progress=False, mc_samples=0, seed=0,
+                    model_config={"dense": (64, 32)} if name == "deep-cnn" else None)
+    table = reg.fit(train).predict(test)
+    resid = np.asarray(table["a"]) - test.label("a")
+    assert np.std(resid) < 0.3 * np.std(test.label("a")), name
+
+
+def test_architectures_follow_the_starnet_table():
+    starnet = build_model("starnet", n_pix=7214, n_labels=3)
+    convs = [m for m in starnet.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert [c.out_channels for c in convs] == [4, 16] and convs[0].kernel_size == (8,)
+    linears = [m.out_features for m in starnet.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears == [256, 128, 6]  # dense 256-128, then mean and log-variance for 3
+    pools = [m for m in starnet.modules() if isinstance(m, torch.nn.MaxPool1d)]
+    assert len(pools) == 1 and pools[0].kernel_size == 4
+    deep = build_model("deep-nn", n_pix=100, n_labels=1)
+    assert [m.out_features for m in deep.modules() if isinstance(m, torch.nn.Linear)] == [
+        2048, 1024, 512, 256, 128, 32, 2]
+    for n_pix in (37, 140, 8575):  # any input length
+        mean, log_var = build_model("shallow-cnn", n_pix=n_pix, n_labels=2)(
+            torch.zeros(3, 1, n_pix))
+        assert mean.shape == log_var.shape == (3, 2)
+    with pytest.raises(ValueError, match="unknown model 'starnet2'"):
+        build_model("starnet2", n_pix=10, n_labels=1)
+
+
+def test_missing_labels_do_not_affect_the_loss():
+    mean = torch.zeros(4, 2, requires_grad=True)
+    log_var = torch.zeros(4, 2)
+    target = torch.tensor([[1.0, np.nan], [0.5, 2.0], [np.nan, np.nan], [0.0, 1.0]])
+    loss = masked_gaussian_nll(mean, log_var, target)
+    loss.backward()
+    assert mean.grad[0, 1] == 0 and torch.all(mean.grad[2] == 0)
+    present = ~torch.isnan(target)
+    expected = (0.5 * (target[present] ** 2 + np.log(2 * np.pi))).mean()
+    assert_allclose(float(loss.detach()), float(expected), rtol=1e-6)
+    other = target.clone()
+    other[0, 1] = 123.0  # a value where the label is missing must not matter...
+    assert float(masked_gaussian_nll(mean, log_var, other, present).detach()) == \
+        pytest.approx(float(loss.detach()))
+
+
+def test_save_load_gives_identical_predictions(fitted, data, tmp_path):
+    _, test = data
+    before = fitted.predict(test)
+    fitted.save(tmp_path / "model")
+    for loaded in (sl.load(tmp_path / "model"), Regressor.load(tmp_path / "model")):
+        after = loaded.predict(test)
+        for col in before.colnames:
+            assert_array_equal(np.asarray(after[col]), np.asarray(before[col]))
+    assert (tmp_path / "model" / "weights.safetensors").exists()
+    assert not list((tmp_path / "model").glob("*.pkl"))
+
+
+def test_refuses_another_grid(fitted, data):
+    _, test = data
+    shifted = test.replace(wave=test.wave * 1.001)
+    with pytest.raises(ValueError, match="another wavelength grid.*resample"):
+        fitted.predict(shifted)
+    with pytest.raises(ValueError, match="another wavelength grid"):
+        fitted.predict(SpectrumSet(wave=test.wave[:100], flux=test.flux[:, :100]))
+
+
+def test_errors_are_calibrated_on_held_out_data(fitted, data):
+    _, test = data
+    result = evaluate_regressor(fitted, test)
+    for name in ("a", "b"):
+        spread = result["calibration"][name]["z_spread"]
+        assert 0.8 <= spread <= 1.25, (name, spread)
+    assert result["metrics"]["a"]["r2"] > 0.9
+
+
+def test_flags_out_of_range_and_odd_spectra(fitted, data):
+    _, test = data
+    odd = test[:5].replace(flux=np.random.default_rng(3).normal(1, 0.5, (5, test.n_pix)))
+    table = fitted.predict(odd)
+    assert np.all(np.asarray(table["flag"]) & 2)  # far from the training data
+    normal = fitted.predict(test)
+    assert np.mean(np.asarray(normal["flag"]) & 2 > 0) < 0.05
+
+
+def test_estimator_contract(data):
+    train, _ = data
+    reg = Regressor("shallow-nn", epochs=2, progress=False)
+    twin = clone(reg)
+    assert twin.get_params() == reg.get_params()
+    with pytest.raises(NotFittedError):
+        reg.predict(train)
+    assert reg.fit(train) is reg
+    reg.set_params(lr=5e-4)
+    assert reg.lr == 5e-4
+    with pytest.raises(ValueError, match="model must be one of"):
+        Regressor("transformer").fit(train)
+    with pytest.raises(ValueError, match="labels \\['teff'\\] not in the training set"):
+        Regressor(labels=["teff"], epochs=1).fit(train)
+
+
+def test_cannon_recovers_labels_of_noiseless_quadratic_spectra():
+    rng = np.random.default_rng(0)
+    k, n_pix = 3, 200
+    train_labels = rng.normal(size=(300, k)) * [400, 0.8, 0.3] + [5000, 3.0, -0.3]
+    mean, std = train_labels.mean(0), train_labels.std(0)
+    theta = rng.normal(0, 0.05, (n_pix, 10))
+    theta[:, 0] = 1
+    flux = design_matrix((train_labels - mean) / std) @ theta.T
+    model = CannonModel().fit(flux, np.full(flux.shape, 1e8), train_labels)
+    test_labels = rng.normal(size=(20, k)) * [400, 0.8, 0.3] + [5000, 3.0, -0.3]
+    test_flux = design_matrix((test_labels - mean) / std) @ theta.T
+    result = model.infer(test_flux, np.full(test_flux.shape, 1e8))
+    assert_allclose(result["labels"], test_labels, atol=1e-4)
+
+
+def test_cannon_through_the_regressor_interface(data, tmp_path):
+    train, test = data
+    reg = Regressor("cannon", progress=False).fit(train)
+    table = reg.predict(test)
+    assert np.std(np.asarray(table["a"]) - test.label("a")) < 0.2 * np.std(test.label("a"))
+    reg.save(tmp_path / "cannon")
+    again = sl.load(tmp_path / "cannon").predict(test)
+    assert_allclose(np.asarray(again["a"]), np.asarray(table["a"]))
+
+
+def test_saliency_peaks_at_the_pixel_the_label_depends_on():
+    rng = np.random.default_rng(0)
+    n, n_pix, pixel = 600, 64, 23
+    flux = rng.normal(1, 0.05, (n, n_pix))
+    label = (flux[:, pixel] - 1) * 20
+    s = SpectrumSet(wave=np.linspace(6000, 6100, n_pix), flux=flux, labels=label[:, None],
+                    label_names=["x"], ivar=np.full(flux.shape, 400.0))
+    reg = Regressor("shallow-nn", epochs=30, progress=False, mc_samples=0,
+                    model_config={"hidden": (32,)}).fit(s)
+    sal = saliency(reg, s[:200])
+    assert sal.shape == (1, n_pix)
+    assert int(np.argmax(sal[0])) == pixel
+    assert sal[0, pixel] > 3 * np.median(sal[0])
+
+
+def test_robust_sigma_of_gaussian():
+    x = np.random.default_rng(0).normal(0, 2.0, 100_000)
+    assert robust_sigma(x) == pytest.approx(2.0, rel=0.02)
