@@ -123,9 +123,9 @@ def test_flags_out_of_range_and_odd_spectra(fitted, data):
     _, test = data
     odd = test[:5].replace(flux=np.random.default_rng(3).normal(1, 0.5, (5, test.n_pix)))
     table = fitted.predict(odd)
-    assert np.all(np.asarray(table["flag"]) & 2)  # far from the training data
+    assert np.all(np.asarray(table["flags"]) & 2)  # far from the training data
     normal = fitted.predict(test)
-    assert np.mean(np.asarray(normal["flag"]) & 2 > 0) < 0.05
+    assert np.mean(np.asarray(normal["flags"]) & 2 > 0) < 0.05
 
 
 def test_estimator_contract(data):

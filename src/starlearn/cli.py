@@ -160,18 +160,225 @@ def info(path: Path) -> None:
         click.echo(store.summary())
 
 
+def _load_config_file(path: Path | None) -> dict[str, object]:
+    if path is None:
+        return {}
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+_TRAIN_DEFAULTS: dict[str, object] = {
+    "epochs": 60, "batch_size": 64, "lr": 1e-3, "patience": 8, "scheduler": "plateau",
+    "valid_fraction": 0.1, "mc_samples": 16, "seed": 0, "device": "auto",
+}
+
+
+@main.command()
+@click.option("--task", type=click.Choice(["regress"]), default="regress", show_default=True,
+              help="What to learn.")
+@click.option("--model", default="starnet", show_default=True,
+              help="shallow-nn, deep-nn, shallow-cnn, starnet, deep-cnn or cannon.")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="Training data set (.h5).")
+@click.option("--labels", default=None, help="Comma-separated labels (default: all).")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Model folder to write.")
+@click.option("--valid", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Validation data set (default: hold out --valid-fraction).")
+@click.option("--valid-fraction", type=float, default=None, help="Held-out share [0.1].")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs [60].")
+@click.option("--batch-size", type=int, default=None, help="Batch size [64].")
+@click.option("--lr", type=float, default=None, help="Adam learning rate [1e-3].")
+@click.option("--patience", type=int, default=None, help="Early-stopping patience [8].")
+@click.option("--scheduler", type=click.Choice(["plateau", "cosine", "none"]), default=None,
+              help="Learning-rate schedule [plateau].")
+@click.option("--max-time", type=float, default=None, help="Stop training after N seconds.")
+@click.option("--mask-channel", is_flag=True, default=None,
+              help="Give the bad-pixel mask to the network.")
+@click.option("--augment-noise", type=float, default=None,
+              help="Probability of an extra noise draw from the error spectrum [0].")
+@click.option("--augment-mask", type=float, default=None,
+              help="Fraction of pixels masked at random while training [0].")
+@click.option("--augment-rv", type=float, default=None, help="RV jitter in km/s [0].")
+@click.option("--mc-samples", type=int, default=None,
+              help="Noise draws for error propagation at prediction [16].")
+@click.option("--grid", default=None,
+              help="Resample inputs onto this grid preset as part of the model.")
+@click.option("--device", default=None, help="auto, cpu, cuda ... [auto].")
+@click.option("--seed", type=int, default=None, help="Random seed [0].")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False,
+                                                         path_type=Path), default=None,
+              help="TOML file with any of these options (command-line values win).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train(task: str, model: str, data: Path, labels: str | None, output: Path,
+          valid: Path | None, config_file: Path | None, grid: str | None, quiet: bool,
+          **options: object) -> None:
+    """Train a model on a data set and save it as a model folder."""
+    from starlearn.estimators import Regressor
+    from starlearn.preprocess import Resample
+
+    settings = {**_TRAIN_DEFAULTS, **_load_config_file(config_file)}
+    settings.update({k: v for k, v in options.items() if v is not None})
+    grid = grid or settings.pop("grid", None)  # type: ignore[assignment]
+    settings.pop("grid", None)
+    label_list = labels.split(",") if labels else settings.pop("labels", None)
+    settings.pop("labels", None)
+    estimator = Regressor(model, label_list, preprocess=Resample(grid=grid) if grid else None,
+                          progress=not quiet, **settings)  # type: ignore[arg-type]
+    estimator.fit(data, valid)
+    estimator.save(output)
+    _echo_regression_summary(estimator)
+    click.echo(f"model written to {output}")
+
+
+def _echo_regression_summary(estimator: object) -> None:
+    metrics = estimator.valid_metrics_  # type: ignore[attr-defined]
+    names = estimator.label_names_  # type: ignore[attr-defined]
+    click.echo(f"validation ({metrics['metrics'][names[0]]['n']} spectra):")
+    for name in names:
+        m, c = metrics["metrics"][name], metrics["calibration"][name]
+        click.echo(f"  {name:>9}: sigma {m['sigma']:.4g}  robust sigma {m['robust_sigma']:.4g}"
+                   f"  bias {m['bias']:+.3g}  |z|<1 {c['frac_within_1sigma']:.2f}"
+                   f"  z spread {c['z_spread']:.2f}")
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output table: .csv, .parquet or .fits.")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              help="Reader format for spectrum files, or 'auto'.")
+@click.option("--overwrite", is_flag=True)
+@click.option("--quiet", is_flag=True)
+def predict(model_dir: Path, inputs: tuple[str, ...], output: Path, fmt: str,
+            overwrite: bool, quiet: bool) -> None:
+    """Predict with a saved model for data sets (.h5) or spectrum files (FITS, text)."""
+    from astropy.table import vstack
+
+    from starlearn.artifact import load
+    from starlearn.io.ingest import load_spectra
+
+    if output.exists() and not overwrite:
+        raise click.UsageError(f"{output} exists; pass --overwrite to replace it")
+    estimator = load(model_dir)
+    estimator.progress = not quiet
+    groups, rejects = load_spectra(inputs, format=None if fmt == "auto" else fmt,
+                                   progress=not quiet)
+    table = vstack([estimator.predict(g) for g in groups])
+    table.meta["model"] = str(model_dir)
+    table.write(output, overwrite=True)
+    click.echo(f"{len(table)} predictions written to {output} "
+               f"({int((table['flags'] > 0).sum())} flagged, {len(rejects)} files rejected)")
+    for path, reason in rejects[:10]:
+        click.echo(f"  rejected {path}: {reason}")
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("test", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write every number to this JSON file.")
+@click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for residual plots.")
+def evaluate(model_dir: Path, test: Path, json_path: Path | None, plots: Path | None) -> None:
+    """Evaluate a saved model on a labelled test data set."""
+    import json
+
+    from starlearn.artifact import load
+    from starlearn.evaluate.regression import evaluate_regressor, format_table
+    from starlearn.spectra import SpectrumSet
+
+    estimator = load(model_dir)
+    result = evaluate_regressor(estimator, SpectrumSet.read(test), output=plots)
+    click.echo(format_table({estimator.model: result}, result["labels"]))
+    _echo_calibration(result)
+    if json_path is not None:
+        json_path.write_text(json.dumps(result, indent=1))
+        click.echo(f"metrics written to {json_path}")
+
+
+def _echo_calibration(result: dict) -> None:
+    for name, c in result["calibration"].items():
+        click.echo(f"  calibration {name:>9}: |z|<1 {c['frac_within_1sigma']:.2f} "
+                   f"(0.68 ideal), z spread {c['z_spread']:.2f} (1 ideal)")
+
+
+@main.command()
+@click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False,
+                                                       path_type=Path), required=True)
+@click.option("--test", "test_path", type=click.Path(exists=True, dir_okay=False,
+                                                     path_type=Path), required=True)
+@click.option("--labels", default=None, help="Comma-separated labels (default: all).")
+@click.option("--models", default="shallow-nn,deep-nn,shallow-cnn,starnet,deep-cnn,cannon",
+              show_default=True)
+@click.option("--epochs", type=int, default=None, help="Maximum epochs per network [60].")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True)
+def compare(train_path: Path, test_path: Path, labels: str | None, models: str,
+            epochs: int | None, json_path: Path | None, seed: int, quiet: bool) -> None:
+    """Train several models on the same data and print the architecture table."""
+    import json
+
+    from starlearn.evaluate.regression import compare_models, format_table
+
+    label_list = labels.split(",") if labels else None
+    results = compare_models(models.split(","), train_path, test_path, labels=label_list,
+                             epochs=epochs, seed=seed, progress=not quiet)
+    names = next(iter(results.values()))["labels"]
+    click.echo(format_table(results, names, timing=True))
+    if json_path is not None:
+        json_path.write_text(json.dumps(results, indent=1))
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="PNG to write.")
+@click.option("--n", "n", type=int, default=500, show_default=True,
+              help="Spectra to average over.")
+def saliency(model_dir: Path, data: Path, output: Path, n: int) -> None:
+    """Plot where in the spectrum a model looks for each label (PNG)."""
+    import numpy as np
+
+    from starlearn.artifact import load
+    from starlearn.evaluate.plots import plot_saliency
+    from starlearn.evaluate.saliency import saliency as compute
+    from starlearn.io import open_dataset
+
+    estimator = load(model_dir)
+    with open_dataset(data) as store:
+        spectra = store.read(slice(0, min(n, len(store))))
+    sal = compute(estimator, spectra)
+    model_input = spectra if estimator.preprocess is None else \
+        estimator.preprocess.transform(spectra)
+    mean = np.where(model_input.mask, np.nan, model_input.flux)
+    plot_saliency(estimator.wave_, sal, estimator.label_names_, output,
+                  mean_spectrum=np.nanmean(mean, axis=0))
+    np.save(output.with_suffix(".npy"), sal)
+    click.echo(f"saliency of {len(spectra)} spectra written to {output} (array: "
+               f"{output.with_suffix('.npy')})")
+
+
 @main.command()
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
               default=Path("starlearn-demo"), show_default=True, help="Output folder.")
-@click.option("--n", "n", type=click.IntRange(min=10), default=300, show_default=True,
-              help="Spectra per survey preset.")
+@click.option("--quick", is_flag=True, help="A one-minute version (used by the tests).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo(output: Path, n: int, seed: int, quiet: bool) -> None:
-    """Run the built-in demonstration on synthetic surveys (no download needed)."""
+def demo(output: Path, quick: bool, seed: int, quiet: bool) -> None:
+    """Run the built-in demonstration on synthetic APOGEE-like spectra (no download)."""
     from starlearn.demo import run_demo
 
-    run_demo(output, n=n, seed=seed, progress=not quiet, echo=click.echo)
+    run_demo(output, quick=quick, seed=seed, progress=not quiet, echo=click.echo)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -366,7 +366,7 @@ class Regressor(BaseEstimator):
         astropy Table: ``id``; per label ``<label>`` (mean), ``<label>_err`` (total error:
         predicted variance, propagated error spectrum and intrinsic scatter in quadrature),
         ``<label>_flag`` (bits: 1 outside the training range, 2 far from the training
-        data, 4 fewer than half the pixels usable); ``flag`` (OR of all).
+        data, 4 fewer than half the pixels usable); ``flags`` (OR of all).
 
         Raises
         ------
@@ -394,7 +394,7 @@ class Regressor(BaseEstimator):
             table[f"{name}_err"] = err[:, j].astype(np.float32)
             table[f"{name}_flag"] = flag.astype(np.int32)
             overall |= flag.astype(np.int32)
-        table["flag"] = overall
+        table["flags"] = overall
         return table
 
     # ------------------------------------------------------------------ persistence

@@ -39,7 +39,7 @@ def evaluate_regressor(regressor: Any, test: SpectrumSet, *,
     result = {"n_test": len(test), "labels": names,
               "metrics": regression_metrics(true, pred, names, snr=snr),
               "calibration": calibration(true, pred, err, names),
-              "n_flagged": int(np.count_nonzero(np.asarray(table["flag"])))}
+              "n_flagged": int(np.count_nonzero(np.asarray(table["flags"])))}
     if output is not None:
         from starlearn.evaluate.plots import plot_residuals
 
@@ -51,15 +51,53 @@ def evaluate_regressor(regressor: Any, test: SpectrumSet, *,
     return result
 
 
-def format_table(results: dict[str, dict[str, Any]], names: list[str]) -> str:
-    """The StarNet-style table: one row per model, sigma and robust sigma per label."""
+def format_table(results: dict[str, dict[str, Any]], names: list[str], *,
+                 timing: bool = False) -> str:
+    """The StarNet-style table: one row per model; sigma, robust sigma and r2 per label,
+    and (``timing``) training seconds and predictions per second."""
     head = f"{'model':<12}" + "".join(f"{n + ' σ':>12}{n + ' rσ':>11}{n + ' r2':>8}"
                                       for n in names)
+    if timing:
+        head += f"{'train s':>9}{'pred/s':>9}"
     lines = [head, "-" * len(head)]
     for model, res in results.items():
         row = f"{model:<12}"
         for n in names:
             m = res["metrics"][n]
             row += f"{m['sigma']:>12.4g}{m['robust_sigma']:>11.4g}{m['r2']:>8.3f}"
+        if timing:
+            row += f"{res.get('train_seconds', float('nan')):>9.1f}"
+            row += f"{res.get('predict_per_second', float('nan')):>9.0f}"
         lines.append(row)
     return "\n".join(lines)
+
+
+def compare_models(models: list[str], train: Any, test: Any, *,
+                   labels: list[str] | None = None, epochs: int | None = None, seed: int = 0,
+                   progress: bool = True,
+                   options: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Train each model on ``train`` and evaluate on ``test`` (same data, same seed).
+
+    Returns ``{model: evaluate_regressor result + train_seconds, predict_per_second}``.
+    """
+    import time
+
+    from starlearn.estimators import Regressor
+    from starlearn.estimators._common import as_source, read_rows
+
+    test_set = read_rows(as_source(test), None)
+    results: dict[str, dict[str, Any]] = {}
+    for name in models:
+        settings = dict(options or {})
+        if epochs is not None:
+            settings["epochs"] = epochs
+        estimator = Regressor(name, labels, seed=seed, progress=progress, **settings)
+        start = time.perf_counter()
+        estimator.fit(train)
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        result = evaluate_regressor(estimator, test_set)
+        result["train_seconds"] = train_seconds
+        result["predict_per_second"] = len(test_set) / (time.perf_counter() - start)
+        results[name] = result
+    return results

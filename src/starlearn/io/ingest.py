@@ -27,7 +27,7 @@ from starlearn.io.fitsutil import ReadError
 from starlearn.io.registry import read
 from starlearn.spectra import SpectrumSet
 
-__all__ = ["IngestReport", "expand_inputs", "ingest", "load_label_catalog"]
+__all__ = ["IngestReport", "expand_inputs", "ingest", "load_label_catalog", "load_spectra"]
 
 _SPECTRUM_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fit.gz", ".fts", ".txt", ".dat", ".csv")
 _LIST_SUFFIXES = (".lst", ".list")
@@ -300,3 +300,38 @@ def _write_rejects(output: Path, report: IngestReport) -> None:
         writer = csv.writer(f)
         writer.writerow(["file", "reason"])
         writer.writerows(report.rejects)
+
+
+def load_spectra(inputs: Iterable[str | os.PathLike] | str | os.PathLike, *,
+                 format: str | None = None,
+                 progress: bool = False) -> tuple[list[SpectrumSet], list[tuple[str, str]]]:
+    """Read data sets (``.h5``) and/or spectrum files into memory.
+
+    Returns
+    -------
+    (sets, rejects): one SpectrumSet per distinct pixel count (files on different grids
+    of the same length keep per-spectrum wavelengths; a model's preprocessing can resample
+    them), and the (path, reason) pairs of files that could not be read.
+    """
+    from tqdm import tqdm
+
+    from starlearn.io.dataset import read_dataset
+
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    sets: list[SpectrumSet] = []
+    rejects: list[tuple[str, str]] = []
+    paths = expand_inputs(items)
+    for path in tqdm(paths, disable=not progress, unit="file", desc="read"):
+        try:
+            sets.append(read_dataset(path) if path.endswith((".h5", ".hdf5"))
+                        else read(path, format=format))
+        except ReadError as err:
+            rejects.append((path, err.reason))
+        except (ValueError, OSError) as err:
+            rejects.append((path, str(err)))
+    if not sets:
+        raise ReadError(", ".join(map(str, items))[:200], "no spectrum could be read")
+    groups: dict[int, list[SpectrumSet]] = {}
+    for s in sets:
+        groups.setdefault(s.n_pix, []).append(s)
+    return [SpectrumSet.concat(g) for g in groups.values()], rejects
