@@ -31,13 +31,21 @@ def read_rows(source: SpectrumSet | DatasetStore, rows: np.ndarray | None) -> Sp
     return source.read(None if rows is None else np.sort(np.asarray(rows)))
 
 
+MAX_VALID = 5000
+"""Most spectra held out for validation (it is kept in memory)."""
+
+
 def split_rows(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray,
                                                                              np.ndarray]:
-    """Seeded random split of ``range(n)`` into (train rows, validation rows)."""
+    """Seeded random split of ``range(n)`` into (train rows, validation rows).
+
+    The validation part is ``fraction`` of ``n``, at least 2 and at most
+    :data:`MAX_VALID` spectra.
+    """
     if n < 4:
         raise ValueError(f"need at least 4 training spectra to hold out a validation set, "
                          f"got {n}")
-    n_valid = int(np.clip(round(n * fraction), 2, n - 2))
+    n_valid = int(np.clip(round(n * fraction), 2, min(n - 2, MAX_VALID)))
     perm = rng.permutation(n)
     return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
 

@@ -62,7 +62,7 @@ class Regressor(BaseEstimator):
         ``patience`` epochs without a better validation loss; ``max_time`` in seconds).
     valid_fraction : float
         Share of the training set held out for early stopping and error calibration when
-        ``fit`` gets no ``valid`` set.
+        ``fit`` gets no ``valid`` set (at most 5,000 spectra).
     mask_channel : bool
         Give the bad-pixel mask to the network as a second input channel.
     augment_noise : float
@@ -205,8 +205,10 @@ class Regressor(BaseEstimator):
         if self.model == "cannon":
             self._fit_cannon(read_rows(source, train_rows), label_idx, valid_set)
             return self
-        scaler_source = source if train_rows is None else read_rows(source, train_rows[:20000])
-        self.flux_scaler_ = FluxScaler.fit(scaler_source, seed=self.seed)
+        scaler_rows = (np.arange(len(source)) if train_rows is None else train_rows)
+        scaler_rows = np.sort(rng.choice(scaler_rows, min(2000, scaler_rows.size),
+                                         replace=False))
+        self.flux_scaler_ = FluxScaler.fit(read_rows(source, scaler_rows), seed=self.seed)
         self.device_ = resolve_device(self.device)
         config = {**(self.model_config or {}), "in_channels": 2 if self.mask_channel else 1}
         self.network_config_ = {"name": self.model, "n_pix": int(self.wave_.size),
@@ -229,9 +231,8 @@ class Regressor(BaseEstimator):
                          for b in iterate_batches(valid_set, batch_size=256, shuffle=False)]
         self.history_ = trainer.fit(train_batches, lambda: valid_tensors, _nll)
         del self._label_idx
-        sample = rng.choice(len(source) if train_rows is None else train_rows,
-                            size=min(5000, len(source) if train_rows is None
-                                     else len(train_rows)), replace=False)
+        pool = np.arange(len(source)) if train_rows is None else train_rows
+        sample = rng.choice(pool, size=min(2000, pool.size), replace=False)
         self._calibrate(valid_set, read_rows(source, np.sort(sample)))
         return self
 

@@ -33,7 +33,7 @@ class FluxScaler:
     scale: float
 
     @classmethod
-    def fit(cls, source: SpectraSource, *, max_spectra: int = 20_000,
+    def fit(cls, source: SpectraSource, *, max_spectra: int = 2000,
             seed: int = 0) -> FluxScaler:
         spectra = _sample(source, max_spectra, seed)
         good = ~spectra.mask
