@@ -47,8 +47,9 @@ def fitted(data):
 @pytest.mark.parametrize("name", model_names())
 def test_each_architecture_beats_the_mean_by_far(name, data):
     train, test = data
-    reg = Regressor(name, epochs=20, progress=False, mc_samples=0, seed=0,
-                    model_config={"dense": (64, 32)} if name == "deep-cnn" else None)
+    deep_cnn = name == "deep-cnn"  # the deepest network needs more epochs on 560 spectra
+    reg = Regressor(name, epochs=40 if deep_cnn else 20, progress=False, mc_samples=0,
+                    seed=0, model_config={"dense": (64, 32)} if deep_cnn else None)
     table = reg.fit(train).predict(test)
     resid = np.asarray(table["a"]) - test.label("a")
     assert np.std(resid) < 0.3 * np.std(test.label("a")), name
