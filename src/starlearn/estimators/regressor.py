@@ -256,8 +256,8 @@ class Regressor(BaseEstimator):
         flux, mask = spectra.flux.astype(np.float64), spectra.mask.copy()
         if augment:
             flux, mask = self._augment(flux, mask, spectra.ivar, rng)
-        x = to_tensor(self.flux_scaler_.transform(flux, mask),
-                      mask if self.mask_channel else None, self.device_)
+        x, bad = self.flux_scaler_.transform(flux, mask, spectra.ivar)
+        x = to_tensor(x, bad if self.mask_channel else None, self.device_)
         y = (spectra.labels[:, label_idx] - self.label_mean_) / self.label_std_
         return x, torch.as_tensor(y, dtype=torch.float32, device=self.device_)
 
@@ -334,8 +334,8 @@ class Regressor(BaseEstimator):
         k = int(self.mc_samples) if mc else 0
         means, aleatoric, mc, feats = [], [], [], []
         for batch in iterate_batches(spectra, batch_size=batch_size, shuffle=False):
-            x = to_tensor(self.flux_scaler_.transform(batch.flux, batch.mask),
-                          batch.mask if self.mask_channel else None, self.device_)
+            x, bad = self.flux_scaler_.transform(batch.flux, batch.mask, batch.ivar)
+            x = to_tensor(x, bad if self.mask_channel else None, self.device_)
             mean, log_var = module(x)
             feats.append(module.embed(x).cpu().numpy())
             means.append(mean.cpu().numpy())
@@ -346,8 +346,10 @@ class Regressor(BaseEstimator):
                          * sigma[None]).reshape(-1, batch.n_pix)
                 mask = np.broadcast_to(batch.mask, (k, *batch.mask.shape)).reshape(
                     -1, batch.n_pix)
-                xk = to_tensor(self.flux_scaler_.transform(noisy, mask),
-                               mask if self.mask_channel else None, self.device_)
+                ivar = np.broadcast_to(batch.ivar, (k, *batch.ivar.shape)).reshape(
+                    -1, batch.n_pix)
+                xk, badk = self.flux_scaler_.transform(noisy, mask, ivar)
+                xk = to_tensor(xk, badk if self.mask_channel else None, self.device_)
                 mk, _ = module(xk)
                 # the input already carries one noise realisation: the spread over K
                 # further ones estimates the propagated error spectrum

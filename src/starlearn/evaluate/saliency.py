@@ -37,12 +37,12 @@ def saliency(regressor: Any, spectra: SpectrumSet, *, batch_size: int = 64) -> n
     scaler = regressor.flux_scaler_
     total = np.zeros((len(regressor.label_names_), spectra.n_pix))
     for batch in iterate_batches(spectra, batch_size=batch_size, shuffle=False):
-        x = to_tensor(scaler.transform(batch.flux, batch.mask),
-                      batch.mask if regressor.mask_channel else None, device)
+        x, bad = scaler.transform(batch.flux, batch.mask, batch.ivar)
+        x = to_tensor(x, bad if regressor.mask_channel else None, device)
         x.requires_grad_(True)
         mean, _ = module(x)
         for j in range(mean.shape[1]):
             (grad,) = torch.autograd.grad(mean[:, j].sum(), x, retain_graph=True)
             g = grad[:, 0].abs().cpu().numpy() * regressor.label_std_[j] / scaler.scale
-            total[j] += np.where(batch.mask, 0.0, g).sum(axis=0)
+            total[j] += np.where(bad, 0.0, g).sum(axis=0)
     return total / max(len(spectra), 1)

@@ -8,6 +8,7 @@ memory are streamed block by block (whole HDF5 chunks), blocks in a shuffled ord
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,29 +25,47 @@ SpectraSource = SpectrumSet | DatasetStore
 
 @dataclass
 class FluxScaler:
-    """Per-pixel mean and one global scale of the flux, learned from training spectra.
+    """Per-pixel mean and one robust global scale of the flux, learned from training spectra.
 
-    ``x = (flux - mean) / scale`` on good pixels, 0 on bad ones.
+    ``x = clip((flux - mean) / scale, -CLIP, CLIP)`` on usable pixels and 0 on the others.
+    A pixel is unusable when masked or when its noise (1/sqrt(ivar)) exceeds
+    ``MAX_NOISE * scale`` (e.g. pixels whose errors a pipeline inflated to flag them), so
+    that no single pixel can dominate the input.
     """
 
     mean: np.ndarray
     scale: float
+
+    CLIP = 10.0
+    MAX_NOISE = 10.0
 
     @classmethod
     def fit(cls, source: SpectraSource, *, max_spectra: int = 2000,
             seed: int = 0) -> FluxScaler:
         spectra = _sample(source, max_spectra, seed)
         good = ~spectra.mask
-        count = good.sum(axis=0)
-        total = np.where(good, spectra.flux, 0.0).sum(axis=0, dtype=np.float64)
-        mean = np.divide(total, count, out=np.zeros(spectra.n_pix), where=count > 0)
-        resid = np.where(good, spectra.flux - mean, np.nan)
-        scale = float(np.nanstd(resid)) if good.any() else 1.0
+        flux = np.where(good, spectra.flux, np.nan).astype(np.float64)
+        with warnings.catch_warnings():  # pixels masked in every spectrum: mean 0
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmedian(flux, axis=0)
+        mean = np.where(np.isfinite(mean), mean, 0.0)
+        resid = (flux - mean)[good]
+        scale = float(1.4826 * np.median(np.abs(resid - np.median(resid)))) if resid.size \
+            else 1.0
         return cls(mean.astype(np.float32), scale if scale > 0 else 1.0)
 
-    def transform(self, flux: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        x = (flux - self.mean) / self.scale
-        return np.where(mask, 0.0, x).astype(np.float32)
+    def usable(self, mask: np.ndarray, ivar: np.ndarray | None) -> np.ndarray:
+        """Boolean (n, n_pixels): pixels the network sees."""
+        if ivar is None:
+            return ~mask
+        return ~mask & (ivar * (self.MAX_NOISE * self.scale) ** 2 >= 1.0)
+
+    def transform(self, flux: np.ndarray, mask: np.ndarray,
+                  ivar: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Network input (n, n_pixels) float32 and the bad-pixel mask actually applied."""
+        ok = self.usable(mask, ivar)
+        x = np.clip((flux - self.mean) / self.scale, -self.CLIP, self.CLIP)
+        return np.where(ok, x, 0.0).astype(np.float32), ~ok
 
 
 def _sample(source: SpectraSource, n: int, seed: int) -> SpectrumSet:
