@@ -74,6 +74,8 @@ class DatasetWriter:
         attribute ``provenance``.
     overwrite : bool
         Replace an existing file; otherwise an existing file raises FileExistsError.
+    expected_rows : int, optional
+        Number of spectra if known (small files then get small chunks).
 
     Examples
     --------
@@ -85,7 +87,8 @@ class DatasetWriter:
     def __init__(self, path: str | PathLike, *, n_pix: int, wave: np.ndarray | None = None,
                  label_names: list[str] | None = None, class_names: list[str] | None = None,
                  meta_columns: dict[str, np.dtype] | None = None,
-                 provenance: dict[str, Any] | None = None, overwrite: bool = False) -> None:
+                 provenance: dict[str, Any] | None = None, overwrite: bool = False,
+                 expected_rows: int | None = None) -> None:
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: file exists (pass overwrite=True to replace it)")
@@ -95,6 +98,8 @@ class DatasetWriter:
         self.shared_wave = wave is not None
         self.n = 0
         rows = _chunk_rows(self.n_pix)
+        if expected_rows is not None:
+            rows = max(1, min(rows, int(expected_rows)))
         self._h5 = h5py.File(self.path, "w")
         h5 = self._h5
         h5.attrs["format"] = FORMAT_NAME
@@ -116,18 +121,20 @@ class DatasetWriter:
         if self.label_names:
             d = h5.create_dataset("labels", (0, len(self.label_names)), np.float32,
                                   maxshape=(None, len(self.label_names)),
-                                  chunks=(4096, len(self.label_names)))
+                                  chunks=(min(4096, rows * 16), len(self.label_names)))
             d.attrs["names"] = np.asarray(self.label_names, dtype=object)
         if self.class_names:
-            d = h5.create_dataset("classes", (0,), np.int64, maxshape=(None,), chunks=(4096,))
+            d = h5.create_dataset("classes", (0,), np.int64, maxshape=(None,),
+                                  chunks=(min(4096, rows * 16),))
             d.attrs["names"] = np.asarray(self.class_names, dtype=object)
-        h5.create_dataset("ids", (0,), _STR, maxshape=(None,), chunks=(4096,))
+        h5.create_dataset("ids", (0,), _STR, maxshape=(None,), chunks=(min(4096, rows * 16),))
         self._meta_dtypes = dict(meta_columns or {})
         if self._meta_dtypes:
             group = h5.create_group("meta")
             for name, dtype in self._meta_dtypes.items():
                 dt = _STR if np.dtype(dtype).kind in "USO" else np.dtype(dtype)
-                group.create_dataset(name, (0,), dt, maxshape=(None,), chunks=(4096,))
+                group.create_dataset(name, (0,), dt, maxshape=(None,),
+                                     chunks=(min(4096, rows * 16),))
 
     def append(self, spectra: SpectrumSet) -> None:
         """Append a block of spectra (same pixels, labels and classes as the file)."""
@@ -194,7 +201,7 @@ def write_dataset(spectra: SpectrumSet, path: str | PathLike, *, overwrite: bool
                        wave=spectra.wave if spectra.shared_wave else None,
                        label_names=spectra.label_names, class_names=spectra.class_names,
                        meta_columns=meta_cols, provenance=provenance,
-                       overwrite=overwrite) as writer:
+                       overwrite=overwrite, expected_rows=len(spectra)) as writer:
         writer.append(spectra)
 
 
