@@ -68,7 +68,9 @@ def run_demo(output: str | Path, *, quick: bool = False, seed: int = 0, progress
 
     echo("4/4 saliency and report ...")
     sal = saliency(models["starnet"], test[:200])
-    mean = np.nanmean(np.where(test.mask, np.nan, test.flux), axis=0)
+    good = (~test.mask).sum(axis=0)
+    mean = np.where(good > 0, np.where(test.mask, 0.0, test.flux).sum(axis=0)
+                    / np.maximum(good, 1), np.nan)
     plot_saliency(models["starnet"].wave_, sal, LABELS, out / "saliency.png",
                   mean_spectrum=mean)
     summary = {"n_train": n_train, "n_test": n_test, "labels": LABELS,
