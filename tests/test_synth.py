@@ -1,0 +1,331 @@
+"""Tests of starlearn.synth, the built-in synthetic survey generator (small n, noiseless
+where physics is checked)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from starlearn.grid import PRESETS
+from starlearn.synth import (
+    CLASS_NAMES,
+    SURVEYS,
+    draw_labels,
+    generate,
+    label_names,
+    render,
+)
+from starlearn.synth.linelist import full_linelist
+
+H_ALPHA = 6564.61  # vacuum Angstrom
+STEP = {"teff": 100.0, "logg": 0.2, "fe_h": 0.1, "vmicro": 0.3, "vsini": 5.0}
+
+
+def _stars(**columns) -> Table:
+    n = max([len(v) for v in columns.values() if np.ndim(v)] + [1])
+    return Table({k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy()
+                  for k, v in columns.items()})
+
+
+def _row(names: list[str], **values: float) -> dict[str, float]:
+    return {k: values.get(k, 0.0) for k in names}
+
+
+# ----------------------------------------------------------------------------- API, grids
+def test_public_api_and_label_names():
+    assert SURVEYS == ("apogee", "lamost", "segue", "pfs-mr", "ondrejov-halpha")
+    for survey in SURVEYS:
+        names = label_names(survey)
+        assert names[:2] == ["teff", "logg"]
+        assert all(n == n.lower() for n in names)
+        assert len(set(names)) == len(names)
+    assert {"fe_h", "alpha_fe", "c_fe", "n_fe", "o_fe", "mg_fe", "si_fe", "ca_fe", "ti_fe",
+            "ni_fe", "vmicro", "vsini"} <= set(label_names("apogee"))
+    assert label_names("ondrejov-halpha") == ["teff", "logg", "fe_h", "vsini"]
+    with pytest.raises(ValueError, match="unknown survey"):
+        label_names("gaia")
+
+
+@pytest.mark.parametrize("survey", SURVEYS)
+def test_each_preset_yields_its_grid(survey):
+    grid = PRESETS[survey]
+    s = generate(survey, 3, seed=1, snr=80.0)
+    assert s.flux.shape == (3, grid.n_pix)
+    assert grid.matches(s.wave)
+    step = s.wave[1] - s.wave[0]
+    assert abs(s.wave[0] - grid.start) < step and abs(s.wave[-1] - grid.stop) < step
+    assert np.all(np.isfinite(s.flux)) and np.all(np.isfinite(s.ivar))
+    assert s.label_names == label_names(survey)
+    assert np.all(np.isfinite(s.labels))
+    assert list(s.ids) == [f"{survey}-s1-00000{i}" for i in (1, 2, 3)]
+    assert {"survey", "snr", "rv"} <= set(s.meta.colnames)
+    assert set(s.meta["survey"]) == {survey}
+    gap = grid.gap_mask
+    assert np.all(s.mask[:, gap]) and np.all(s.ivar[:, gap] == 0) and np.all(s.flux[:, gap] == 0)
+    assert not s.mask[:, ~gap].any()
+    assert np.all(s.ivar[:, ~gap] > 0)
+    if survey == "apogee":
+        assert gap.sum() > 1000      # the chip gaps and ends are masked
+    if survey == "ondrejov-halpha":
+        assert s.class_names == list(CLASS_NAMES) and s.classes.shape == (3,)
+        assert "em_amp" in s.meta.colnames
+    else:
+        assert s.classes is None
+
+
+@pytest.mark.parametrize("survey", ["apogee", "lamost"])
+def test_ivar_consistent_with_snr(survey):
+    s = generate(survey, 6, seed=3, snr=(20.0, 200.0))
+    snr = np.asarray(s.meta["snr"])
+    assert np.all((snr >= 20.0) & (snr <= 200.0)) and np.ptp(snr) > 0
+    good = ~s.mask[0]
+    measured = np.median(s.flux[:, good] * np.sqrt(s.ivar[:, good]), axis=1)
+    np.testing.assert_allclose(measured, snr, rtol=0.05)
+    # the scatter of flux around the noiseless model matches the error spectrum
+    clean = generate(survey, 6, seed=3, snr=None)
+    z = (s.flux[:, good] - clean.flux[:, good]) * np.sqrt(s.ivar[:, good])
+    assert abs(np.std(z) - 1.0) < 0.05 and abs(np.mean(z)) < 0.05
+
+
+def test_noiseless_has_unit_ivar():
+    s = generate("pfs-mr", 2, seed=0, snr=None)
+    assert np.all(s.ivar == 1.0) and np.all(np.isnan(s.meta["snr"]))
+
+
+# ----------------------------------------------------------------------------- determinism
+def test_seed_determinism():
+    a = generate("lamost", 4, seed=7, snr=(30, 100), rv=(-100, 100))
+    b = generate("lamost", 4, seed=7, snr=(30, 100), rv=(-100, 100))
+    c = generate("lamost", 4, seed=8, snr=(30, 100), rv=(-100, 100))
+    np.testing.assert_array_equal(a.flux, b.flux)
+    np.testing.assert_array_equal(a.ivar, b.ivar)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert not np.array_equal(a.flux, c.flux)
+    assert not np.array_equal(a.labels, c.labels)
+
+
+def test_same_star_same_spectrum_in_any_batch():
+    stars = draw_labels("apogee", 40, seed=2)
+    whole = render("apogee", stars, seed=2, snr=(50, 100), rv=(-30, 30))
+    part = render("apogee", stars[33:36], seed=2, snr=(50, 100), rv=(-30, 30))
+    np.testing.assert_array_equal(whole.meta["snr"][33:36], part.meta["snr"])
+    np.testing.assert_array_equal(whole.meta["rv"][33:36], part.meta["rv"])
+    np.testing.assert_allclose(whole.flux[33:36], part.flux, rtol=0, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_n_jobs_does_not_change_results():
+    one = generate("apogee", 70, seed=5, snr=(40, 150), rv=(-50, 50), n_jobs=1)
+    two = generate("apogee", 70, seed=5, snr=(40, 150), rv=(-50, 50), n_jobs=2)
+    np.testing.assert_array_equal(one.flux, two.flux)
+    np.testing.assert_array_equal(one.ivar, two.ivar)
+    np.testing.assert_array_equal(one.meta["rv"], two.meta["rv"])
+
+
+# ----------------------------------------------------------------------------- physics
+def _fe_windows(wave: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    lines = full_linelist()
+    fe = (lines.element == "Fe") & (lines.source == "csv") & (lines.wave > lo) & (lines.wave < hi)
+    near = np.zeros(wave.size, dtype=bool)
+    for w in lines.wave[fe]:
+        near |= np.abs(wave - w) < 1.0
+    return near
+
+
+def test_iron_lines_deepen_with_metallicity():
+    fe_h = [-2.0, -1.0, 0.0, 0.4]
+    s = render("apogee", _stars(teff=4700.0, logg=2.5, fe_h=fe_h, vmicro=1.5, vsini=3.0),
+               snr=None)
+    near = _fe_windows(s.wave, 15100, 17000) & ~s.mask[0]
+    assert near.sum() > 50
+    ew = (1.0 - s.flux[:, near]).sum(axis=1)
+    assert np.all(np.diff(ew) > 0), ew
+
+
+@pytest.mark.parametrize("survey", SURVEYS)
+def test_every_label_changes_the_spectrum(survey):
+    names = label_names(survey)
+    if survey == "ondrejov-halpha":
+        bases = [dict(teff=9000.0, logg=4.0, vsini=40.0, vmicro=2.0),
+                 dict(teff=7000.0, logg=4.0, vsini=20.0, vmicro=2.0)]
+    else:
+        bases = [dict(teff=4600.0, logg=2.5, vsini=6.0, vmicro=1.5),
+                 dict(teff=5800.0, logg=4.3, vsini=4.0, vmicro=1.0)]
+    response = {k: 0.0 for k in names}
+    for base in bases:
+        row = _row(names, **base)
+        row.setdefault("vsini", base["vsini"])
+        row.setdefault("vmicro", base["vmicro"])
+        rows = [dict(row)]
+        for k in names:
+            r = dict(row)
+            r[k] += STEP.get(k, 0.1)
+            rows.append(r)
+        s = render(survey, Table(rows=rows), snr=None)
+        good = ~s.mask[0]
+        for i, k in enumerate(names):
+            response[k] = max(response[k],
+                              float(np.abs(s.flux[i + 1, good] - s.flux[0, good]).max()))
+    for k, r in response.items():
+        # alpha_fe acts only through elements without their own label (S I lines), which
+        # are weak in the optical
+        threshold = 1e-4 if k == "alpha_fe" else 1e-3
+        assert r > threshold, f"{survey}: label {k} changes the flux by only {r:.2g}"
+
+
+@pytest.mark.parametrize("element", ["mg", "si", "ca", "ti", "al", "k", "mn", "ni"])
+def test_element_label_acts_near_its_own_lines(element):
+    lines = full_linelist()
+    own = lines.wave[(lines.element == element.capitalize()) & (lines.wave > 15_000)]
+    s = render("apogee", Table(rows=[dict(teff=4500.0, logg=2.3, fe_h=-0.2, vmicro=1.6),
+                                     {"teff": 4500.0, "logg": 2.3, "fe_h": -0.2, "vmicro": 1.6,
+                                      f"{element}_fe": 0.1}]), snr=None)
+    near = np.zeros(s.n_pix, dtype=bool)
+    for w in own:
+        near |= np.abs(s.wave - w) < 0.7
+    good = ~s.mask[0]
+    d = np.abs(s.flux[1] - s.flux[0])
+    assert (near & good).sum() > 5
+    # Mg is the main electron donor of cool giants: it also changes the H- continuum
+    # opacity, hence every line, a little (a real effect); the others act locally
+    factor = {"mg": 1.5, "si": 3.0}.get(element, 4.0)
+    assert d[near & good].mean() > factor * d[~near & good].mean()
+    assert d[near & good].max() > d[~near & good].max()
+
+
+def test_logg_changes_strong_line_wings():
+    # Mg b wings (3-15 A from 5184 A) deepen with pressure (van der Waals, ~ N_H)
+    s = render("lamost", _stars(teff=5000.0, logg=[4.6, 3.6], fe_h=0.0), snr=None)
+    centre = 5184.6
+    offset = np.abs(s.wave - centre)
+    wing = (offset > 3.0) & (offset < 15.0)
+    ref = (s.wave > 5400) & (s.wave < 5500)
+    rel = [s.flux[i, wing].mean() / s.flux[i, ref].max() for i in range(2)]
+    assert rel[0] < rel[1] - 0.02
+
+
+def test_hydrogen_lines_peak_near_a_stars():
+    # very metal-poor stars, so that H-gamma dominates its window at every Teff
+    teff = [5000.0, 7000.0, 9500.0, 15000.0, 25000.0]
+    s = render("lamost", _stars(teff=teff, logg=4.0, fe_h=-2.5), snr=None)
+    offset = np.abs(s.wave - 4341.7)            # H-gamma
+    win = offset < 40
+    cont = (offset > 70) & (offset < 100)
+    ew = [np.mean(1 - s.flux[i, win] / np.max(s.flux[i, cont])) for i in range(len(teff))]
+    assert int(np.argmax(ew)) == 2, ew
+
+
+def test_radial_velocity_shifts_lines():
+    st = _stars(teff=4800.0, logg=2.5, fe_h=0.0)
+    rest = render("apogee", st, snr=None)
+    moved = render("apogee", st, snr=None, rv=150.0)
+    good = ~rest.mask[0]
+    a = 1 - rest.flux[0, good][:3000]
+    b = 1 - moved.flux[0, good][:3000]
+    lags = np.arange(-60, 61)
+    cc = [np.dot(a[60:-60], b[60 + k:len(b) - 60 + k]) for k in lags]
+    expected = 150.0 / PRESETS["apogee"].velocity_step
+    assert abs(lags[int(np.argmax(cc))] - expected) <= 1
+    assert moved.meta["rv"][0] == 150.0
+
+
+def test_normalised_presets_stay_physical_for_hot_and_cool_stars():
+    teff = [3700.0, 5000.0, 8000.0, 12_000.0, 20_000.0, 25_000.0]
+    for survey in ("apogee", "pfs-mr"):
+        s = render(survey, _stars(teff=teff, logg=4.0, vsini=300.0), snr=None)
+        good = ~s.mask
+        assert s.flux[good].max() < 1.0 + 1e-3 and s.flux[good].min() > 0.0
+
+
+# ----------------------------------------------------------------------------- H-alpha
+def _halpha(s, i):
+    w = s.wave
+    cont = np.median(s.flux[i, (np.abs(w - H_ALPHA) > 60) & (np.abs(w - H_ALPHA) < 120)])
+    win = np.abs(w - H_ALPHA) < 20
+    return w[win], s.flux[i, win] / cont
+
+
+def test_halpha_classes_look_as_expected():
+    stars = Table({"teff": [12_000.0, 15_000.0, 15_000.0], "logg": [4.0, 3.8, 3.8],
+                   "vsini": [150.0, 200.0, 200.0], "class": [0, 1, 2],
+                   "em_amp": [0.0, 1.5, 1.2], "em_sep": [0.0, 0.0, 250.0],
+                   "em_sigma": [0.0, 60.0, 45.0], "em_vr": [1.0, 1.0, 1.0],
+                   "em_shift": [0.0, 0.0, 0.0]})
+    stars.meta["class_names"] = list(CLASS_NAMES)
+    s = render("ondrejov-halpha", stars, snr=None)
+    assert list(s.classes) == [0, 1, 2]
+    _, f0 = _halpha(s, 0)
+    assert f0.max() < 1.01 and f0.min() < 0.8                 # absorption only
+    _, f1 = _halpha(s, 1)
+    assert f1.max() > 1.5                                     # emission above continuum
+    w2, f2 = _halpha(s, 2)
+    peaks = [j for j in range(1, f2.size - 1)
+             if f2[j] > f2[j - 1] and f2[j] >= f2[j + 1] and f2[j] > 1.2]
+    assert len(peaks) == 2
+    sep = (w2[peaks[1]] - w2[peaks[0]]) / H_ALPHA * 299_792.458
+    assert 180 < sep < 320
+
+
+def test_class_fractions_control_imbalance():
+    t = draw_labels("ondrejov-halpha", 200, seed=4, class_fractions=(0.7, 0.2, 0.1))
+    assert np.bincount(t["class"], minlength=3).tolist() == [140, 40, 20]
+    t = draw_labels("ondrejov-halpha", 50, seed=4, class_fractions={"double-peak": 1.0})
+    assert set(t["class"]) == {2}
+    assert np.all(t["em_sep"] >= 100) and np.all(t["em_sep"] <= 400)
+    assert np.all(t["em_amp"] > 0)
+    with pytest.raises(ValueError, match="class_fractions"):
+        draw_labels("apogee", 5, seed=0, class_fractions=(1, 0, 0))
+    with pytest.raises(ValueError, match="unknown classes"):
+        draw_labels("ondrejov-halpha", 5, seed=0, class_fractions={"shell": 1.0})
+
+
+def test_ondrejov_stars_through_lamost():
+    stars = draw_labels("ondrejov-halpha", 6, seed=9, class_fractions=(0.0, 1.0, 0.0))
+    s = render("lamost", stars, seed=9, snr=60.0)
+    assert s.n_pix == PRESETS["lamost"].n_pix and np.all(np.isfinite(s.flux))
+    assert list(s.ids) == list(stars["id"])
+    assert s.class_names == list(CLASS_NAMES) and list(s.classes) == [1] * 6
+    assert s.label_names == label_names("lamost")
+    np.testing.assert_allclose(s.label("teff"), stars["teff"], rtol=1e-6)
+    assert "vsini" in s.meta.colnames and "em_amp" in s.meta.colnames
+    clean = render("lamost", stars, seed=9, snr=None)
+    for i in range(6):           # the emission shows at LAMOST resolution too
+        _, f = _halpha(clean, i)
+        assert f.max() > 1.05
+
+
+# ----------------------------------------------------------------------------- labels
+def test_label_distributions():
+    apo = draw_labels("apogee", 3000, seed=0)
+    lam = draw_labels("lamost", 3000, seed=0)
+    for t in (apo, lam):
+        assert np.all((t["fe_h"] >= -2.5) & (t["fe_h"] <= 0.5))
+        assert np.all((t["teff"] > 3500) & (t["teff"] < 10_000))
+        assert np.all((t["logg"] > 0.5) & (t["logg"] < 5.0))
+        assert np.all((t["vmicro"] > 0.4) & (t["vmicro"] < 3.1))
+        assert np.corrcoef(t["fe_h"], t["alpha_fe"])[0, 1] < -0.5
+        poor = t["fe_h"] < -1.2
+        assert poor.sum() > 20 and np.mean(t["alpha_fe"][poor]) > 0.2
+        assert abs(np.mean(t["alpha_fe"][t["fe_h"] > -0.1])) < 0.1
+        np.testing.assert_allclose(np.mean(t["mg_fe"] - t["alpha_fe"]), 0.0, atol=0.01)
+        assert np.std(t["mg_fe"] - t["alpha_fe"]) > 0.01
+    assert np.mean(apo["logg"] < 3.8) > 0.6       # APOGEE: mostly giants
+    assert np.mean(lam["logg"] > 3.8) > 0.6       # LAMOST: mostly dwarfs
+    giants = apo["logg"] < 3.0                    # cooler at lower log g on the RGB
+    assert np.corrcoef(apo["teff"][giants], apo["logg"][giants])[0, 1] > 0.5
+    ond = draw_labels("ondrejov-halpha", 500, seed=0)
+    assert np.all((ond["teff"] >= 6500) & (ond["teff"] <= 25_000))
+    assert ond.meta["class_names"] == list(CLASS_NAMES)
+    np.testing.assert_allclose(np.bincount(ond["class"]) / 500, [0.45, 0.45, 0.10])
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="unknown survey"):
+        generate("gaia", 2)
+    with pytest.raises(ValueError, match="snr"):
+        generate("apogee", 2, snr=-5.0)
+    with pytest.raises(ValueError, match="rv"):
+        generate("apogee", 2, rv=5000.0)
+    with pytest.raises(ValueError, match="teff"):
+        render("apogee", Table({"logg": [2.0]}))
