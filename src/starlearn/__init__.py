@@ -11,11 +11,13 @@ _LAZY = {"Regressor": ("starlearn.estimators", "Regressor"),
 
 
 def __getattr__(name: str):  # torch is imported only when an estimator is used
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
+    if name in ("synth", "preprocess", "estimators", "evaluate", "models"):
+        return importlib.import_module(f"starlearn.{name}")
     raise AttributeError(f"module 'starlearn' has no attribute '{name}'")
 
 
