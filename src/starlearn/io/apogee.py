@@ -158,13 +158,6 @@ def read_apogee_aspcapstar(source: Any, *, spectrum: str = "observed",
 def _one(name: str, wave: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
          mask: np.ndarray | None, labels: list[float] | None, names: list[str],
          ident: str, meta: dict[str, list[Any]]) -> SpectrumSet:
-    flux = np.atleast_2d(flux)
-    ivar = np.atleast_2d(ivar)
-    good = (ivar > 0) & np.isfinite(flux)
-    if mask is not None:
-        good &= ~np.atleast_2d(mask)
-    if not good.any():
-        raise ReadError(name, "no usable pixel (all flux masked, non-finite or ivar = 0)")
     return SpectrumSet(wave=wave, flux=flux, ivar=ivar, mask=mask,
                        labels=None if labels is None else [labels],
                        label_names=names if labels is not None else [],
@@ -236,9 +229,6 @@ def read_apogee_apstar(source: Any, *, rows: str = "combined",
                 "nvisits": [n_visits] * len(index)}
         mask = (bits[index] & int(mask_bits)) != 0
         flux, ivar = flux[index], ivar[index]
-    good = (ivar > 0) & ~mask & np.isfinite(flux)
-    if not good.any():
-        raise ReadError(name, "no usable pixel (all flux masked, non-finite or ivar = 0)")
     ids = [ident if r == 0 else f"{ident}/{r}" for r in index]
     return SpectrumSet(wave=wave, flux=flux, ivar=ivar, mask=mask, ids=ids, meta=meta)
 

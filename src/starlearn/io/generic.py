@@ -93,9 +93,6 @@ def _finish(name: str, wave: np.ndarray, flux: np.ndarray, ivar: np.ndarray | No
         raise ReadError(name, "wavelengths are not strictly increasing (repeated values)")
     estimated = ivar is None
     ivar = estimate_ivar(flux) if ivar is None else np.asarray(ivar, dtype=np.float64)
-    good = np.isfinite(flux) & (ivar > 0)
-    if not good.any():
-        raise ReadError(name, "no usable pixel (all flux non-finite or ivar = 0)")
     vac, chosen = _vacuum(wave, medium, header_medium)
     header = header or fits.Header()
     ident = ident or str(header.get("OBJECT", header.get("OBJNAME", "")) or

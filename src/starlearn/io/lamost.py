@@ -151,9 +151,6 @@ def _meta(header: fits.Header, survey: str) -> dict[str, list[Any]]:
 
 
 def _spectrum_set(arrays: _Arrays, name: str, survey: str) -> SpectrumSet:
-    good = (arrays.ivar > 0) & ~arrays.mask & np.isfinite(arrays.flux)
-    if not good.any():
-        raise ReadError(name, "no usable pixel (all flux masked, non-finite or ivar = 0)")
     header = arrays.header
     ident = str(header.get("OBSID", header.get("OBJNAME", header.get("FILENAME", name))))
     return SpectrumSet(wave=arrays.wave, flux=arrays.flux, ivar=arrays.ivar, mask=arrays.mask,

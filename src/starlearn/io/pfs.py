@@ -97,8 +97,6 @@ def read_pfs_object(source: Any, *, table: bool = False) -> SpectrumSet:
     order = np.argsort(wave, kind="stable")
     wave, flux, ivar, bad = wave[order], flux[order], ivar[order], bad[order]
     keep = np.concatenate([[True], np.diff(wave) > 0])
-    if not ((ivar > 0) & ~bad & np.isfinite(flux)).any():
-        raise ReadError(name, "no usable pixel (all flux masked, non-finite or ivar = 0)")
     ident = str(meta.get("objid", [name])[0])
     return SpectrumSet(wave=wave[keep], flux=flux[keep], ivar=ivar[keep], mask=bad[keep],
                        ids=[ident], meta=meta)

@@ -184,6 +184,8 @@ def _call(fmt: str, source: Any, name: str, options: dict[str, Any]) -> Spectrum
         raise
     except (KeyError, IndexError, ValueError, TypeError, OSError) as err:
         raise ReadError(name, f"cannot be read as {fmt}: {err}") from None
+    if spectra.mask.all():
+        raise ReadError(name, "no usable pixel (all flux masked, non-finite or ivar = 0)")
     if "file" not in spectra.meta.colnames and not name.startswith("<"):
         spectra.meta["file"] = [name] * len(spectra)
     if "format" not in spectra.meta.colnames:

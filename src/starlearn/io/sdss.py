@@ -14,7 +14,7 @@ import numpy as np
 from astropy.io import fits
 
 from starlearn.grid import C_KMS
-from starlearn.io.fitsutil import ReadError, as_hdulist, column, identify_hdulist, source_name
+from starlearn.io.fitsutil import as_hdulist, column, identify_hdulist, source_name
 from starlearn.io.registry import register_reader
 from starlearn.spectra import SpectrumSet
 
@@ -83,8 +83,6 @@ def read_sdss_spec(source: Any, *, mask_bits: str = "and") -> SpectrumSet:
                 meta[key.lower().replace("plateid", "plate")] = [head[key]]
         if "z" in meta:
             meta["rv"] = [float(meta["z"][0]) * C_KMS]
-    if not ((ivar > 0) & ~bad & np.isfinite(flux)).any():
-        raise ReadError(name, "no usable pixel (all flux masked, non-finite or ivar = 0)")
     ident = "-".join(str(meta[k][0]) for k in ("plate", "mjd", "fiberid") if k in meta)
     return SpectrumSet(wave=wave, flux=flux, ivar=ivar, mask=bad, ids=[ident or name],
                        meta=meta)
