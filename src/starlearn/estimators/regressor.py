@@ -134,7 +134,7 @@ class Regressor(BaseEstimator):
     def _validate(self) -> None:
         from starlearn.models import model_names
 
-        allowed = [*model_names(), "cannon"]
+        allowed = [*model_names("regress"), "cannon"]
         if self.model not in allowed:
             raise ValueError(f"Regressor: model must be one of {allowed}, got {self.model!r}")
         for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 1),

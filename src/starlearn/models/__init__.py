@@ -1,7 +1,8 @@
 """Neural networks (torch ``nn.Module`` only; no training code, no files).
 
 ``build_model(name, n_pix=..., n_labels=..., **config)`` builds a registered network from
-a plain config; ``MODEL_DEFAULTS[name]`` holds each name's architecture as in its paper.
+a plain config; ``MODEL_DEFAULTS[name]`` holds each name's architecture as in its paper and
+``MODEL_TASKS[name]`` the task it serves.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from typing import Any
 
 from torch import nn
 
+from starlearn.models.autoencoders import ConvAutoencoder, DenseAutoencoder
 from starlearn.models.regressors import ConvRegressor, DenseRegressor, GaussianHead
 
-__all__ = ["MODEL_DEFAULTS", "ConvRegressor", "DenseRegressor", "GaussianHead", "build_model",
-           "model_names"]
+__all__ = ["MODEL_DEFAULTS", "MODEL_TASKS", "ConvAutoencoder", "ConvRegressor",
+           "DenseAutoencoder", "DenseRegressor", "GaussianHead", "build_model", "model_names"]
 
 MODEL_DEFAULTS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
     # StarNet architecture table (Fabbro et al. 2018)
@@ -25,22 +27,35 @@ MODEL_DEFAULTS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
                                 "dense": (256, 128)}),
     "deep-cnn": (ConvRegressor, {"filters": (16, 32, 32, 64, 64), "kernel": 8, "pool": 4,
                                  "pool_after": (1, 3, 4), "dense": (1024, 512, 256)}),
+    # Subaru PFS Galactic Archaeology autoencoders
+    "dense-ae": (DenseAutoencoder, {"latent": 32, "hidden": (1024, 512, 128)}),
+    "conv-ae": (ConvAutoencoder, {"latent": 16, "channels": (32, 64), "kernel": 7}),
+}
+
+MODEL_TASKS: dict[str, str] = {
+    **{name: "regress" for name in ("shallow-nn", "deep-nn", "shallow-cnn", "starnet",
+                                    "deep-cnn")},
+    "dense-ae": "autoencode", "conv-ae": "autoencode",
 }
 
 
-def model_names() -> list[str]:
-    """Registered network names."""
-    return sorted(MODEL_DEFAULTS)
+def model_names(task: str | None = None) -> list[str]:
+    """Registered network names (for one task: "regress" or "autoencode")."""
+    return sorted(n for n in MODEL_DEFAULTS if task is None or MODEL_TASKS[n] == task)
 
 
-def build_model(name: str, *, n_pix: int, n_labels: int, **config: Any) -> nn.Module:
-    """Build network ``name`` for ``n_pix`` input pixels and ``n_labels`` outputs.
-
-    ``config`` overrides the architecture defaults of ``MODEL_DEFAULTS[name]`` (e.g.
-    ``filters=(8, 32)``, ``dense=(512, 256)``, ``in_channels=2``, ``dropout=0.1``).
-    """
+def build_model(name: str, *, n_pix: int, n_labels: int | None = None,
+                **config: Any) -> nn.Module:
+    """Build network ``name`` for ``n_pix`` input pixels (and ``n_labels`` outputs for a
+    regressor). ``config`` overrides the architecture defaults (e.g. ``filters=(8, 32)``,
+    ``latent=64``, ``in_channels=2``)."""
     try:
         cls, defaults = MODEL_DEFAULTS[name]
     except KeyError:
         raise ValueError(f"unknown model '{name}'; models are {model_names()}") from None
-    return cls(n_pix, n_labels, **{**defaults, **config})
+    settings = {**defaults, **config}
+    if MODEL_TASKS[name] == "regress":
+        if n_labels is None:
+            raise ValueError(f"model '{name}' is a regressor: give n_labels")
+        return cls(n_pix, n_labels, **settings)
+    return cls(n_pix, **settings)
