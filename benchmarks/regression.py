@@ -143,7 +143,7 @@ def main() -> None:
     print(f"emulated {args.n_train} + {args.n_test} spectra in {time.perf_counter() - t0:.0f} s",
           flush=True)
     results = {}
-    for model in args.models.split(","):
+    for model in [m for m in args.models.split(",") if m and m != "none"]:
         cap = None if model in ("starnet", "cannon") else args.cap_seconds
         results[model] = run_starlearn(model, paths, folder, cap)
         m = results[model]["metrics"]

@@ -1,5 +1,6 @@
 """High-level estimators: fit on a SpectrumSet, predict tables, save and load artifacts."""
 
+from starlearn.estimators.autoencoder import Autoencoder
 from starlearn.estimators.regressor import Regressor
 
-__all__ = ["Regressor"]
+__all__ = ["Autoencoder", "Regressor"]

@@ -29,7 +29,7 @@ MODEL_DEFAULTS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
                                  "pool_after": (1, 3, 4), "dense": (1024, 512, 256)}),
     # Subaru PFS Galactic Archaeology autoencoders
     "dense-ae": (DenseAutoencoder, {"latent": 32, "hidden": (1024, 512, 128)}),
-    "conv-ae": (ConvAutoencoder, {"latent": 16, "channels": (32, 64), "kernel": 7}),
+    "conv-ae": (ConvAutoencoder, {"latent": 16, "channels": (16, 32), "kernel": 7}),
 }
 
 MODEL_TASKS: dict[str, str] = {

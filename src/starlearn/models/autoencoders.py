@@ -113,7 +113,7 @@ class ConvAutoencoder(nn.Module):
         Gaussian latent map with a KL term.
     """
 
-    def __init__(self, n_pix: int, *, latent: int = 16, channels: Sequence[int] = (32, 64),
+    def __init__(self, n_pix: int, *, latent: int = 16, channels: Sequence[int] = (16, 32),
                  kernel: int = 7, in_channels: int = 1, variational: bool = False) -> None:
         super().__init__()
         if kernel % 2 == 0:
