@@ -70,7 +70,7 @@ def make_sets(n_train: int, n_test: int, folder: Path, seed: int = 0) -> dict[st
     full[n_train:].write(paths["test"], overwrite=True)
     np.savez(folder / "arrays.npz", train_x=noisy[:n_train], train_y=labels5[:n_train, :3],
              train_ivar=ivar[:n_train], test_x=noisy[n_train:], test_y=labels5[n_train:, :3],
-             test_snr=snr[n_train:])
+             test_ivar=ivar[n_train:], test_snr=snr[n_train:])
     return paths
 
 
@@ -103,12 +103,23 @@ import keras, tensorflow as tf
 tf.keras.__version__ = keras.__version__  # astroNN 1.1 reads it; TF 2.15 lacks it
 from astroNN.models import StarNet2017
 d = np.load(sys.argv[1])
-x, y = d["train_x"].copy(), d["train_y"]
-x[d["train_ivar"] == 0] = 1.0
+
+
+def clean(x, ivar):
+    # the same bad pixels starlearn ignores (masked, or noise > 20x the spectrum's median),
+    # set to the continuum (1) as astroNN's APOGEE tools do
+    x = x.copy()
+    typical = np.array([np.median(row[row > 0]) for row in ivar])
+    x[(ivar == 0) | (ivar * 400 < typical[:, None])] = 1.0
+    return x
+
+
+x, y = clean(d["train_x"], d["train_ivar"]), d["train_y"]
 net = StarNet2017()
 t = time.perf_counter(); net.train(x, y); train_s = time.perf_counter() - t
-xt = d["test_x"]
-t = time.perf_counter(); pred, err = net.test(xt); test_s = time.perf_counter() - t
+xt = clean(d["test_x"], d["test_ivar"])
+t = time.perf_counter(); out = net.test(xt); test_s = time.perf_counter() - t
+pred = out[0] if isinstance(out, tuple) else out
 print(json.dumps({"pred": pred.tolist(), "train_seconds": train_s, "predict_seconds": test_s,
                   "max_epochs": int(getattr(net, "max_epochs", -1))}))
 """

@@ -179,10 +179,11 @@ _TRAIN_DEFAULTS: dict[str, object] = {
 
 
 @main.command()
-@click.option("--task", type=click.Choice(["regress"]), default="regress", show_default=True,
-              help="What to learn.")
-@click.option("--model", default="starnet", show_default=True,
-              help="shallow-nn, deep-nn, shallow-cnn, starnet, deep-cnn or cannon.")
+@click.option("--task", type=click.Choice(["regress", "autoencode"]), default="regress",
+              show_default=True, help="What to learn.")
+@click.option("--model", default=None,
+              help="regress: shallow-nn, deep-nn, shallow-cnn, starnet [default], deep-cnn, "
+                   "cannon; autoencode: dense-ae [default], conv-ae.")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               required=True, help="Training data set (.h5).")
 @click.option("--labels", default=None, help="Comma-separated labels (default: all).")
@@ -209,19 +210,35 @@ _TRAIN_DEFAULTS: dict[str, object] = {
               help="Noise draws for error propagation at prediction [16].")
 @click.option("--grid", default=None,
               help="Resample inputs onto this grid preset as part of the model.")
+@click.option("--latent", type=int, default=None,
+              help="autoencode: latent size [dense-ae 32, conv-ae 16].")
+@click.option("--denoise", is_flag=True, default=None,
+              help="autoencode: train to remove noise (with --snr: the data are clean and "
+                   "noise is added; without: self-supervised on noisy data).")
+@click.option("--snr", "snr_range", default=None,
+              help="autoencode --denoise: S/N of the added noise, LO:HI or a number.")
+@click.option("--variational", is_flag=True, default=None,
+              help="autoencode: variational autoencoder.")
 @click.option("--device", default=None, help="auto, cpu, cuda ... [auto].")
 @click.option("--seed", type=int, default=None, help="Random seed [0].")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False,
                                                          path_type=Path), default=None,
               help="TOML file with any of these options (command-line values win).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train(task: str, model: str, data: Path, labels: str | None, output: Path,
+def train(task: str, model: str | None, data: Path, labels: str | None, output: Path,
           valid: Path | None, config_file: Path | None, grid: str | None, quiet: bool,
-          **options: object) -> None:
+          latent: int | None, denoise: bool | None, snr_range: str | None,
+          variational: bool | None, **options: object) -> None:
     """Train a model on a data set and save it as a model folder."""
     from starlearn.estimators import Regressor
     from starlearn.preprocess import Resample
 
+    if task == "autoencode":
+        _train_autoencoder(model or "dense-ae", data, valid, output, config_file, grid,
+                           latent, bool(denoise), snr_range, bool(variational), quiet,
+                           {k: v for k, v in options.items() if v is not None})
+        return
+    model = model or "starnet"
     settings = {**_TRAIN_DEFAULTS, **_load_config_file(config_file)}
     settings.update({k: v for k, v in options.items() if v is not None})
     grid = grid or settings.pop("grid", None)  # type: ignore[assignment]
@@ -234,6 +251,32 @@ def train(task: str, model: str, data: Path, labels: str | None, output: Path,
     estimator.save(output)
     _echo_regression_summary(estimator)
     click.echo(f"model written to {output}")
+
+
+def _train_autoencoder(model: str, data: Path, valid: Path | None, output: Path,
+                       config_file: Path | None, grid: str | None, latent: int | None,
+                       denoise: bool, snr_range: str | None, variational: bool, quiet: bool,
+                       options: dict[str, object]) -> None:
+    from starlearn.estimators import Autoencoder
+    from starlearn.preprocess import Resample
+
+    settings = {**_load_config_file(config_file), **options}
+    for key in ("mc_samples", "augment_noise", "augment_mask", "augment_rv", "mask_channel",
+                "labels"):
+        settings.pop(key, None)
+    if latent is None:
+        latent = int(settings.pop("latent", 32 if model == "dense-ae" else 16))
+    snr = parse_range(snr_range, name="--snr") if snr_range else settings.pop("snr", None)
+    if snr is not None and not denoise:
+        raise click.UsageError("--snr is the noise added for --denoise; add --denoise")
+    estimator = Autoencoder(model, latent, denoise=denoise, snr=snr, variational=variational,
+                            preprocess=Resample(grid=grid) if grid else None,
+                            progress=not quiet, **settings)  # type: ignore[arg-type]
+    estimator.fit(data, valid)
+    estimator.save(output)
+    mode = {True: "denoising", False: "reconstruction"}[denoise]
+    click.echo(f"{model} ({mode}, latent {latent}) trained for {len(estimator.history_)} "
+               f"epochs; model written to {output}")
 
 
 def _echo_regression_summary(estimator: object) -> None:
@@ -295,9 +338,21 @@ def evaluate(model_dir: Path, test: Path, json_path: Path | None, plots: Path | 
     from starlearn.spectra import SpectrumSet
 
     estimator = load(model_dir)
-    result = evaluate_regressor(estimator, SpectrumSet.read(test), output=plots)
-    click.echo(format_table({estimator.model: result}, result["labels"]))
-    _echo_calibration(result)
+    if type(estimator).__name__ == "Autoencoder":
+        from starlearn.evaluate.autoencoder import evaluate_autoencoder
+
+        result = evaluate_autoencoder(estimator, SpectrumSet.read(test))
+        click.echo(f"{estimator.model} on {result['n_test']} spectra: reconstruction RMS "
+                   f"{result['reconstruction_rms']:.4g} (mean spectrum: "
+                   f"{result['mean_spectrum_rms']:.4g}), median reduced chi2 "
+                   f"{result['median_chi2']:.3g}, odd {100 * result['odd_fraction']:.1f}%")
+        for row in result.get("denoising", []):
+            click.echo(f"  denoising at S/N {row['snr']:>4.0f}: gain {row['gain']:.2f} "
+                       "(RMS noisy / RMS denoised, against the clean truth)")
+    else:
+        result = evaluate_regressor(estimator, SpectrumSet.read(test), output=plots)
+        click.echo(format_table({estimator.model: result}, result["labels"]))
+        _echo_calibration(result)
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=1))
         click.echo(f"metrics written to {json_path}")
@@ -336,6 +391,74 @@ def compare(train_path: Path, test_path: Path, labels: str | None, models: str,
     click.echo(format_table(results, names, timing=True))
     if json_path is not None:
         json_path.write_text(json.dumps(results, indent=1))
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="Output data set (.h5) of reconstructed/denoised spectra.")
+@click.option("--table", "table_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Score table (id, chi2, density, odd, latents) "
+                                 "[OUTPUT with .csv].")
+@click.option("--overwrite", is_flag=True)
+@click.option("--quiet", is_flag=True)
+def reconstruct(model_dir: Path, inputs: tuple[str, ...], output: Path,
+                table_path: Path | None, overwrite: bool, quiet: bool) -> None:
+    """Reconstruct (or denoise) spectra with a saved autoencoder; score odd spectra."""
+    from starlearn.artifact import load
+    from starlearn.io.ingest import load_spectra
+    from starlearn.spectra import SpectrumSet
+
+    estimator = load(model_dir)
+    if type(estimator).__name__ != "Autoencoder":
+        raise click.UsageError(f"{model_dir} is not an autoencoder")
+    groups, rejects = load_spectra(inputs, progress=not quiet)
+    spectra = SpectrumSet.concat(groups)
+    recon = estimator.reconstruct(spectra)
+    scores = estimator.score(spectra)
+    for name in ("chi2", "density", "odd"):
+        recon.meta[name] = scores[name]
+    recon.write(output, overwrite=overwrite,
+                provenance=provenance(command=sys.argv, model=str(model_dir)))
+    table_path = table_path or output.with_suffix(".csv")
+    scores.write(table_path, overwrite=True)
+    click.echo(f"{len(recon)} spectra reconstructed to {output}; scores in {table_path} "
+               f"({int(scores['odd'].sum())} odd, {len(rejects)} files rejected)")
+
+
+@main.command("latent-map")
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--color", default="teff", show_default=True,
+              help="Label or meta column to colour by.")
+@click.option("--method", type=click.Choice(["tsne", "pca"]), default="tsne",
+              show_default=True)
+@click.option("--n", "n", type=int, default=3000, show_default=True,
+              help="Spectra to map.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="PNG to write.")
+def latent_map(model_dir: Path, data: Path, color: str, method: str, n: int,
+               output: Path) -> None:
+    """2-D map (t-SNE or PCA) of an autoencoder's latent space, coloured by a label."""
+    import numpy as np
+
+    from starlearn.artifact import load
+    from starlearn.evaluate.autoencoder import latent_map as make_map
+    from starlearn.io import open_dataset
+
+    estimator = load(model_dir)
+    with open_dataset(data) as store:
+        spectra = store.read(slice(0, min(n, len(store))))
+    if color in spectra.label_names:
+        values = spectra.label(color)
+    elif color in spectra.meta.colnames:
+        values = np.asarray(spectra.meta[color], dtype=float)
+    else:
+        raise click.BadParameter(f"'{color}' is neither a label {spectra.label_names} nor a "
+                                 f"meta column {spectra.meta.colnames}", param_hint="--color")
+    make_map(estimator.encode(spectra), values, output, label=color, method=method)
+    click.echo(f"latent map of {len(spectra)} spectra written to {output}")
 
 
 @main.command()

@@ -218,7 +218,11 @@ class Autoencoder(BaseEstimator):
         check_grid(valid_set, self.wave_, "validation set")
         pool = np.arange(len(source)) if train_rows is None else train_rows
         sample = np.sort(rng.choice(pool, min(2000, pool.size), replace=False))
-        self.flux_scaler_ = FluxScaler.fit(read_rows(source, sample), seed=self.seed)
+        # conv-ae: a per-pixel mean would pin features to wavelengths and break the
+        # translation equivariance, so it gets one constant level
+        self.flux_scaler_ = FluxScaler.fit(read_rows(source, sample), seed=self.seed,
+                                           per_pixel=self.model != "conv-ae")
+        self._density_sample = read_rows(source, sample[:1000])
         self.device_ = resolve_device(self.device)
         config = {"latent": int(self.latent), "variational": bool(self.variational),
                   **(self.model_config or {})}
@@ -357,18 +361,29 @@ class Autoencoder(BaseEstimator):
         good = ~spectra.mask & np.isfinite(var)
         r2 = np.where(good, (spectra.flux - recon) ** 2 / (var + model_var), 0.0)
         chi2 = r2.sum(axis=1) / np.maximum(good.sum(axis=1), 1)
-        density = -self.density_.score_samples(latent)
+        density = -self.density_.score_samples(latent.astype(np.float64))
         return chi2, density
 
+    def _oddness(self, chi2: np.ndarray, density: np.ndarray) -> np.ndarray:
+        """One score per spectrum, 1 at the odd threshold: the larger of chi2 and density,
+        each scaled so that its validation median maps to 0 and its threshold to 1."""
+        a = (chi2 - self.chi2_median_) / max(self.chi2_threshold_ - self.chi2_median_, 1e-12)
+        b = (density - self.density_median_) / max(
+            self.density_threshold_ - self.density_median_, 1e-12)
+        return np.maximum(a, b)
+
     def score(self, spectra: SpectrumSet | str | PathLike) -> Table:
-        """Odd-spectrum table: id, chi2 (reduced), density (-log latent density), odd flag,
-        and the latent vector (columns z0, z1, ...)."""
+        """Odd-spectrum table: id, chi2 (reduced), density (-log latent density), oddness
+        (the larger of the two scaled to their thresholds), odd (oddness > 1), and the
+        latent vector (columns z0, z1, ...)."""
         spectra = self._prepare(spectra)
         recon, latent = self._run(spectra)
         chi2, density = self._scores(spectra, recon, latent)
         table = Table({"id": np.asarray(spectra.ids, dtype=str), "chi2": chi2,
                        "density": density})
-        table["odd"] = (chi2 > self.chi2_threshold_) | (density > self.density_threshold_)
+        oddness = self._oddness(chi2, density)
+        table["oddness"] = oddness
+        table["odd"] = oddness > 1.0
         for k in range(latent.shape[1]):
             table[f"z{k}"] = latent[:, k].astype(np.float32)
         return table
@@ -396,12 +411,20 @@ class Autoencoder(BaseEstimator):
                 noise_var = np.nanmean(var, axis=0)
         rms = np.sqrt(np.maximum(mse - noise_var, 0.01 * mse))
         self.recon_rms_ = np.where(np.isfinite(rms), rms, np.inf)
-        n_comp = int(min(8, max(1, len(latent) // 50)))
-        self.density_ = GaussianMixture(n_comp, covariance_type="full", reg_covar=1e-4,
-                                        random_state=self.seed).fit(latent)
+        # latent density from (up to 1,000) training spectra, seen as in use
+        sample = self.__dict__.pop("_density_sample", valid)
+        if self._mode == "clean-target":
+            noisy, ivar = self._noisy(sample, np.random.default_rng(self.seed + 13))
+            sample = sample.replace(flux=noisy, ivar=np.where(sample.mask, 0.0, ivar))
+        train_latent = self._run(sample)[1].astype(np.float64)
+        n_comp = int(min(8, max(1, len(train_latent) // 200)))
+        self.density_ = GaussianMixture(n_comp, covariance_type="full", reg_covar=1e-3,
+                                        random_state=self.seed).fit(train_latent)
         chi2, density = self._scores(seen, recon, latent)
         self.chi2_threshold_ = float(np.quantile(chi2, self.odd_quantile))
         self.density_threshold_ = float(np.quantile(density, self.odd_quantile))
+        self.chi2_median_ = float(np.median(chi2))
+        self.density_median_ = float(np.median(density))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | PathLike) -> Path:
@@ -420,8 +443,10 @@ class Autoencoder(BaseEstimator):
                                                self.recon_rms_, -1.0)},
             "odd": {"chi2_threshold": self.chi2_threshold_,
                     "density_threshold": self.density_threshold_,
+                    "chi2_median": self.chi2_median_, "density_median": self.density_median_,
                     "density": {"weights": gm.weights_, "means": gm.means_,
-                                "covariances": gm.covariances_}},
+                                "covariances": gm.covariances_,
+                                "precisions_cholesky": gm.precisions_cholesky_}},
             "training": {"epochs_run": len(self.history_), "mode": self._mode},
         }
         return write_artifact(path, config=config, tensors=self.module_.state_dict(),
@@ -460,12 +485,14 @@ class Autoencoder(BaseEstimator):
         odd = config["odd"]
         est.chi2_threshold_ = float(odd["chi2_threshold"])
         est.density_threshold_ = float(odd["density_threshold"])
+        est.chi2_median_ = float(odd["chi2_median"])
+        est.density_median_ = float(odd["density_median"])
         dens = odd["density"]
         gm = GaussianMixture(len(dens["weights"]), covariance_type="full")
         gm.weights_ = np.asarray(dens["weights"])
         gm.means_ = np.asarray(dens["means"])
         gm.covariances_ = np.asarray(dens["covariances"])
-        gm.precisions_cholesky_ = np.linalg.cholesky(np.linalg.inv(gm.covariances_))
+        gm.precisions_cholesky_ = np.asarray(dens["precisions_cholesky"])
         est.density_ = gm
         est.history_ = []
         return est

@@ -14,7 +14,7 @@ import numpy as np
 
 from starlearn.spectra import SpectrumSet
 
-__all__ = ["describe_star", "plot_residuals", "plot_saliency", "plot_spectra",
+__all__ = ["describe_star", "plot_embedding", "plot_residuals", "plot_saliency", "plot_spectra",
            "plot_spectrum_panels"]
 
 _LABEL_FORMAT = {"teff": "Teff={:.0f} K", "logg": "log g={:.2f}", "fe_h": "[Fe/H]={:+.2f}"}
@@ -103,6 +103,27 @@ def plot_residuals(true: np.ndarray, pred: np.ndarray, names: Sequence[str],
         ax.set_ylabel("predicted − true")
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_embedding(xy: np.ndarray, color: np.ndarray, path: str | PathLike, *,
+                   label: str = "", title: str = "", groups: Sequence[str] | None = None
+                   ) -> None:
+    """Scatter plot of a 2-D embedding coloured by a value (or by group names), PNG."""
+    fig, ax = plt.subplots(figsize=(6, 5))
+    if groups is not None:
+        for name in dict.fromkeys(groups):
+            sel = np.asarray(groups) == name
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=5, alpha=0.6, lw=0, label=name)
+        ax.legend(fontsize=8, markerscale=3)
+    else:
+        points = ax.scatter(xy[:, 0], xy[:, 1], c=color, s=5, lw=0, cmap="viridis")
+        fig.colorbar(points, ax=ax, label=label)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

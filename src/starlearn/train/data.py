@@ -29,36 +29,48 @@ class FluxScaler:
 
     ``x = clip((flux - mean) / scale, -CLIP, CLIP)`` on usable pixels and 0 on the others.
     A pixel is unusable when masked or when its noise (1/sqrt(ivar)) exceeds
-    ``MAX_NOISE * scale`` (e.g. pixels whose errors a pipeline inflated to flag them), so
-    that no single pixel can dominate the input.
+    ``MAX_NOISE`` times the median noise of its spectrum (pipelines inflate the errors of
+    pixels they distrust), so that no single pixel can dominate the input; the clipping
+    guards against garbage values that carry no error.
     """
 
     mean: np.ndarray
     scale: float
 
-    CLIP = 10.0
-    MAX_NOISE = 10.0
+    CLIP = 50.0
+    MAX_NOISE = 20.0
 
     @classmethod
-    def fit(cls, source: SpectraSource, *, max_spectra: int = 2000,
-            seed: int = 0) -> FluxScaler:
+    def fit(cls, source: SpectraSource, *, max_spectra: int = 2000, seed: int = 0,
+            per_pixel: bool = True) -> FluxScaler:
+        """Learn the scaling; ``per_pixel=False`` uses one constant level for all pixels
+        (needed by translation-equivariant models)."""
         spectra = _sample(source, max_spectra, seed)
         good = ~spectra.mask
         flux = np.where(good, spectra.flux, np.nan).astype(np.float64)
         with warnings.catch_warnings():  # pixels masked in every spectrum: mean 0
             warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmedian(flux, axis=0)
+            mean = np.nanmedian(flux, axis=0) if per_pixel else np.full(
+                spectra.n_pix, np.nanmedian(flux))
         mean = np.where(np.isfinite(mean), mean, 0.0)
         resid = (flux - mean)[good]
-        scale = float(1.4826 * np.median(np.abs(resid - np.median(resid)))) if resid.size \
-            else 1.0
+        if not resid.size:
+            scale = 1.0
+        elif per_pixel:  # robust spread of the star-to-star differences
+            scale = float(1.4826 * np.median(np.abs(resid - np.median(resid))))
+        else:  # lines fill few pixels: the plain spread keeps them inside the clip range
+            scale = float(np.std(resid))
         return cls(mean.astype(np.float32), scale if scale > 0 else 1.0)
 
     def usable(self, mask: np.ndarray, ivar: np.ndarray | None) -> np.ndarray:
         """Boolean (n, n_pixels): pixels the network sees."""
         if ivar is None:
             return ~mask
-        return ~mask & (ivar * (self.MAX_NOISE * self.scale) ** 2 >= 1.0)
+        good = ~mask & (ivar > 0)
+        # median ivar of the good pixels of each spectrum (the typical noise level)
+        typical = np.array([np.median(row[ok]) if ok.any() else 0.0
+                            for row, ok in zip(ivar, good, strict=True)])
+        return good & (ivar * self.MAX_NOISE**2 >= typical[:, None])
 
     def transform(self, flux: np.ndarray, mask: np.ndarray,
                   ivar: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
