@@ -61,14 +61,16 @@ def apply_masked(op: sparse.csr_matrix, flux: np.ndarray, ivar: np.ndarray,
     flux_out = np.zeros((n, n_out))
     ivar_out = np.zeros((n, n_out))
     weight = np.zeros((n, n_out))
+    row_sums = np.asarray(op.sum(axis=1)).ravel()
     for start in range(0, n, _CHUNK):
         sl = slice(start, start + _CHUNK)
         gd = good[sl]
-        g = gd.astype(np.float64)
         f = np.where(gd, flux[sl], 0.0).astype(np.float64)
         iv = ivar[sl].astype(np.float64)
         var = np.divide(1.0, iv, out=np.zeros_like(iv), where=gd & (iv > 0))
-        w = _right(op_t, g)
+        # without bad pixels W @ g is just the row sums: one sparse product saved
+        w = (np.broadcast_to(row_sums, (f.shape[0], n_out)).copy() if gd.all()
+             else _right(op_t, gd.astype(np.float64)))
         num = _right(op_t, f)
         var_num = _right(op2_t, var)
         ok = w > 0
