@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from os import PathLike
 from typing import Any
 
@@ -11,8 +12,19 @@ import numpy as np
 from starlearn.io.dataset import DatasetStore, open_dataset
 from starlearn.spectra import SpectrumSet
 
-__all__ = ["as_source", "calibrate_errors", "check_grid", "history_csv",
-           "preprocess_from_config", "preprocess_to_config", "read_rows", "split_rows"]
+__all__ = [
+    "FitData",
+    "as_source",
+    "calibrate_errors",
+    "check_grid",
+    "history_csv",
+    "prepare_fit_data",
+    "preprocess_from_config",
+    "preprocess_to_config",
+    "read_rows",
+    "reset_fitted",
+    "split_rows",
+]
 
 
 def as_source(data: SpectrumSet | DatasetStore | str | PathLike) -> SpectrumSet | DatasetStore:
@@ -124,3 +136,46 @@ def preprocess_from_config(config: dict[str, Any] | None) -> Any:
     from starlearn.preprocess import transform_from_dict
 
     return transform_from_dict(config)
+
+
+@dataclass
+class FitData:
+    """Training data as an estimator's ``fit`` uses it (after the preprocessing step)."""
+
+    source: SpectrumSet | DatasetStore
+    """Training spectra (in memory, or a lazily read data set)."""
+    train_rows: np.ndarray | None
+    """Rows of ``source`` to train on (None = all)."""
+    valid: SpectrumSet
+    """Validation spectra, in memory."""
+    wave: np.ndarray
+    """The shared wavelength grid, vacuum Angstrom (n_pixels,)."""
+
+
+def prepare_fit_data(name: str, train: Any, valid: Any, *, preprocess: Any,
+                     valid_fraction: float, rng: np.random.Generator) -> FitData:
+    """Open the training data, fit and apply ``preprocess``, and hold out a validation
+    set (``valid_fraction`` of train, a seeded choice) unless ``valid`` is given."""
+    source = as_source(train)
+    if preprocess is not None:
+        source = preprocess.fit_transform(read_rows(source, None))
+    if source.wave is None or np.ndim(source.wave) != 1:
+        raise ValueError(f"{name}.fit: training spectra must share one wavelength grid; "
+                         "resample them first (starlearn.preprocess.Resample)")
+    if valid is None:
+        train_rows, valid_rows = split_rows(len(source), valid_fraction, rng)
+        valid_set = read_rows(source, valid_rows)
+    else:
+        train_rows = None
+        valid_set = read_rows(as_source(valid), None)
+        if preprocess is not None:
+            valid_set = preprocess.transform(valid_set)
+    wave = np.asarray(source.wave, dtype=np.float64)
+    check_grid(valid_set, wave, "validation set")
+    return FitData(source, train_rows, valid_set, wave)
+
+
+def reset_fitted(estimator: Any) -> None:
+    """Remove the fitted state (attributes ending in ``_``) before a new ``fit``."""
+    for attr in [a for a in vars(estimator) if a.endswith("_") and not a.startswith("_")]:
+        delattr(estimator, attr)

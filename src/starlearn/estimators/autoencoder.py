@@ -18,10 +18,11 @@ from starlearn.estimators._common import (
     as_source,
     check_grid,
     history_csv,
+    prepare_fit_data,
     preprocess_from_config,
     preprocess_to_config,
     read_rows,
-    split_rows,
+    reset_fitted,
 )
 from starlearn.models import build_model, model_names
 from starlearn.spectra import SpectrumSet
@@ -196,26 +197,13 @@ class Autoencoder(BaseEstimator):
             valid: SpectrumSet | str | PathLike | Any = None) -> Autoencoder:
         """Train on ``train`` (SpectrumSet, data-set path or open data set); returns self."""
         self._validate()
-        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
-            delattr(self, attr)
+        reset_fitted(self)
         rng = np.random.default_rng(self.seed)
         torch.manual_seed(self.seed)
-        source = as_source(train)
-        if self.preprocess is not None:
-            source = self.preprocess.fit_transform(read_rows(source, None))
-        if source.wave is None or np.ndim(source.wave) != 1:
-            raise ValueError("Autoencoder.fit: training spectra must share one wavelength "
-                             "grid; resample them first (starlearn.preprocess.Resample)")
-        if valid is None:
-            train_rows, valid_rows = split_rows(len(source), self.valid_fraction, rng)
-            valid_set = read_rows(source, valid_rows)
-        else:
-            train_rows = None
-            valid_set = read_rows(as_source(valid), None)
-            if self.preprocess is not None:
-                valid_set = self.preprocess.transform(valid_set)
-        self.wave_ = np.asarray(source.wave, dtype=np.float64)
-        check_grid(valid_set, self.wave_, "validation set")
+        data = prepare_fit_data("Autoencoder", train, valid, preprocess=self.preprocess,
+                                valid_fraction=self.valid_fraction, rng=rng)
+        source, train_rows, valid_set = data.source, data.train_rows, data.valid
+        self.wave_ = data.wave
         pool = np.arange(len(source)) if train_rows is None else train_rows
         sample = np.sort(rng.choice(pool, min(2000, pool.size), replace=False))
         # conv-ae: a per-pixel mean would pin features to wavelengths and break the

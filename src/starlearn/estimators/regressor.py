@@ -19,10 +19,11 @@ from starlearn.estimators._common import (
     calibrate_errors,
     check_grid,
     history_csv,
+    prepare_fit_data,
     preprocess_from_config,
     preprocess_to_config,
     read_rows,
-    split_rows,
+    reset_fitted,
 )
 from starlearn.models import build_model
 from starlearn.spectra import SpectrumSet
@@ -161,17 +162,12 @@ class Regressor(BaseEstimator):
         out for early stopping and for calibrating the errors.
         """
         self._validate()
-        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
-            delattr(self, attr)
+        reset_fitted(self)
         rng = np.random.default_rng(self.seed)
         torch.manual_seed(self.seed)
-        source = as_source(train)
-        if self.preprocess is not None:
-            source = self.preprocess.fit_transform(read_rows(source, None))
-        wave = source.wave
-        if wave is None or np.ndim(wave) != 1:
-            raise ValueError("Regressor.fit: training spectra must share one wavelength grid; "
-                             "resample them first (starlearn.preprocess.Resample)")
+        data = prepare_fit_data("Regressor", train, valid, preprocess=self.preprocess,
+                                valid_fraction=self.valid_fraction, rng=rng)
+        source, train_rows, valid_set = data.source, data.train_rows, data.valid
         names = list(self.labels) if self.labels else list(source.label_names)
         missing = [n for n in names if n not in source.label_names]
         if not names or missing:
@@ -180,23 +176,13 @@ class Regressor(BaseEstimator):
         label_idx = [source.label_names.index(n) for n in names]
         all_labels = (source.labels if isinstance(source, SpectrumSet)
                       else source.labels())[:, label_idx].astype(np.float64)
-        if valid is None:
-            train_rows, valid_rows = split_rows(len(source), self.valid_fraction, rng)
-            valid_set = read_rows(source, valid_rows)
-        else:
-            train_rows = None
-            valid_set = as_source(valid)
-            valid_set = read_rows(valid_set, None)
-            if self.preprocess is not None:
-                valid_set = self.preprocess.transform(valid_set)
-        check_grid(valid_set, np.asarray(wave), "validation set")
         train_labels = all_labels if train_rows is None else all_labels[train_rows]
         present = np.isfinite(train_labels)
         if not present.any(axis=0).all():
             empty = [n for n, p in zip(names, present.any(axis=0), strict=True) if not p]
             raise ValueError(f"Regressor.fit: no training spectrum has labels {empty}")
         self.label_names_ = names
-        self.wave_ = np.asarray(wave, dtype=np.float64)
+        self.wave_ = data.wave
         self.label_mean_ = np.nanmean(train_labels, axis=0)
         std = np.nanstd(train_labels, axis=0)
         self.label_std_ = np.where(std > 0, std, 1.0)
