@@ -159,3 +159,21 @@ def test_real_ondrejov_files():
     halpha = np.argmin(np.abs(emission.wave - air_to_vacuum(6562.8)))
     assert emission.flux[0, halpha] > 3.0  # gamma Cas: emission near 4x the continuum
     assert absorption.flux[0].min() < 0.65  # Vega: broad H-alpha absorption
+
+
+def test_ondrejov_specutils_loader(tmp_path):
+    specutils = pytest.importorskip("specutils")
+    import starlearn  # noqa: F401  (registers the loaders)
+
+    raw = wcs1d_hdul()
+    raw[0].header["TELESCOP"] = "ZEISS-2m"
+    raw.writeto(tmp_path / "oe.fits")
+    spec = specutils.Spectrum.read(tmp_path / "oe.fits", format="Ondrejov")
+    assert_allclose(spec.spectral_axis.value[0], air_to_vacuum(6265.0))
+    wave = np.linspace(6282.0, 6733.0, 50)
+    cols = [fits.Column(name="spectral", format="D", array=wave),
+            fits.Column(name="flux", format="D", array=np.ones(50))]
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(
+        tmp_path / "table.fits")
+    table = specutils.Spectrum.read(tmp_path / "table.fits", format="Ondrejov")
+    assert_allclose(table.spectral_axis.value, air_to_vacuum(wave))

@@ -4,7 +4,7 @@ Importing this package registers every reader with :func:`starlearn.io.read` and
 loaders with specutils.
 """
 
-from starlearn.io import apogee, generic, lamost, pfs, sdss  # noqa: F401  (register readers)
+from starlearn.io import apogee, generic, lamost, ondrejov, pfs, sdss  # noqa: F401
 from starlearn.io.dataset import DatasetStore, open_dataset, read_dataset, write_dataset
 from starlearn.io.fitsutil import ReadError
 from starlearn.io.registry import formats, identify_format, read
