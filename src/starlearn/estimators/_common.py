@@ -8,16 +8,19 @@ from os import PathLike
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from starlearn.io.dataset import DatasetStore, open_dataset
 from starlearn.spectra import SpectrumSet
 
 __all__ = [
     "FitData",
+    "SavedEstimator",
     "as_source",
     "calibrate_errors",
     "check_grid",
     "history_csv",
+    "params_from_config",
     "prepare_fit_data",
     "preprocess_from_config",
     "preprocess_to_config",
@@ -179,3 +182,35 @@ def reset_fitted(estimator: Any) -> None:
     """Remove the fitted state (attributes ending in ``_``) before a new ``fit``."""
     for attr in [a for a in vars(estimator) if a.endswith("_") and not a.startswith("_")]:
         delattr(estimator, attr)
+
+
+class SavedEstimator(BaseEstimator):
+    """Base of the estimators that save to and load from an artifact folder."""
+
+    _task: str = ""
+
+    @classmethod
+    def load(cls, path: str | PathLike) -> Any:
+        """Rebuild a fitted estimator from its artifact folder."""
+        from pathlib import Path
+
+        from starlearn.artifact import read_artifact
+
+        config, tensors = read_artifact(path)
+        return cls._from_artifact(config, tensors, Path(path))
+
+    @classmethod
+    def _from_artifact(cls, config: dict[str, Any], tensors: dict[str, Any],
+                       path: Any) -> Any:  # pragma: no cover - defined by subclasses
+        raise NotImplementedError
+
+
+def params_from_config(config: dict[str, Any], path: Any, task: str) -> dict[str, Any]:
+    """Constructor arguments saved in an artifact (preprocessing rebuilt), after checking
+    that the artifact is a ``task`` model."""
+    if config.get("task") != task:
+        raise ValueError(f"{path}: artifact is a '{config.get('task')}' model, not a "
+                         f"'{task}' model")
+    params = dict(config["params"])
+    params["preprocess"] = preprocess_from_config(params.get("preprocess"))
+    return params

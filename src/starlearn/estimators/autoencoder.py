@@ -10,16 +10,16 @@ from typing import Any
 import numpy as np
 import torch
 from astropy.table import Table
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from starlearn.artifact import read_artifact, write_artifact
+from starlearn.artifact import write_artifact
 from starlearn.estimators._common import (
+    SavedEstimator,
     as_source,
     check_grid,
     history_csv,
+    params_from_config,
     prepare_fit_data,
-    preprocess_from_config,
     preprocess_to_config,
     read_rows,
     reset_fitted,
@@ -73,7 +73,7 @@ class _DenoiseParameter:
         obj.__dict__["_denoise_flag"] = value.value if isinstance(value, _Switch) else value
 
 
-class Autoencoder(BaseEstimator):
+class Autoencoder(SavedEstimator):
     """Learn a compact representation of spectra; reconstruct, denoise, find odd spectra.
 
     Parameters
@@ -441,20 +441,11 @@ class Autoencoder(BaseEstimator):
                               extra={"history.csv": history_csv(self.history_)})
 
     @classmethod
-    def load(cls, path: str | PathLike) -> Autoencoder:
-        config, tensors = read_artifact(path)
-        return cls._from_artifact(config, tensors, Path(path))
-
-    @classmethod
     def _from_artifact(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor],
                        path: Path) -> Autoencoder:
         from sklearn.mixture import GaussianMixture
 
-        if config.get("task") != "autoencode":
-            raise ValueError(f"{path}: artifact is a '{config.get('task')}' model, "
-                             "not an autoencoder")
-        params = dict(config["params"])
-        params["preprocess"] = preprocess_from_config(params.get("preprocess"))
+        params = params_from_config(config, path, "autoencode")
         if isinstance(params.get("snr"), list):
             params["snr"] = tuple(params["snr"])
         est = cls(**params)

@@ -10,17 +10,17 @@ from typing import Any
 import numpy as np
 import torch
 from astropy.table import Table
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from starlearn.artifact import read_artifact, write_artifact
+from starlearn.artifact import write_artifact
 from starlearn.estimators._common import (
+    SavedEstimator,
     as_source,
     calibrate_errors,
     check_grid,
     history_csv,
+    params_from_config,
     prepare_fit_data,
-    preprocess_from_config,
     preprocess_to_config,
     read_rows,
     reset_fitted,
@@ -41,7 +41,7 @@ FLAG_FEW_GOOD_PIXELS = 4
 """Flag bit: fewer than half of the spectrum's pixels are usable."""
 
 
-class Regressor(BaseEstimator):
+class Regressor(SavedEstimator):
     """Predict stellar labels (Teff, log g, [Fe/H], abundances) with uncertainties.
 
     Parameters
@@ -417,19 +417,9 @@ class Regressor(BaseEstimator):
                                      "history.csv": history_csv(self.history_)})
 
     @classmethod
-    def load(cls, path: str | PathLike) -> Regressor:
-        """Rebuild a fitted Regressor from its artifact folder."""
-        config, tensors = read_artifact(path)
-        return cls._from_artifact(config, tensors, Path(path))
-
-    @classmethod
     def _from_artifact(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor],
                        path: Path) -> Regressor:
-        if config.get("task") != "regress":
-            raise ValueError(f"{path}: artifact is a '{config.get('task')}' model, "
-                             "not a regressor")
-        params = dict(config["params"])
-        params["preprocess"] = preprocess_from_config(params.get("preprocess"))
+        params = params_from_config(config, path, "regress")
         est = cls(**params)
         net = dict(config["network"])
         name, n_pix, n_labels = net.pop("name"), net.pop("n_pix"), net.pop("n_labels")
