@@ -127,3 +127,10 @@ def test_concat_of_different_grids_gives_per_spectrum_wave():
 def test_sigma_is_infinite_where_ivar_zero():
     s = SpectrumSet(wave=[1.0, 2.0], flux=[[1.0, 1.0]], ivar=[[4.0, 0.0]])
     assert_allclose(s.sigma[0], [0.5, np.inf])
+
+
+def test_mean_flux_uses_good_pixels_only():
+    flux = np.array([[1.0, 2.0, 5.0], [3.0, np.nan, 7.0]])
+    mask = np.array([[False, False, True], [False, False, True]])
+    s = SpectrumSet(wave=[1.0, 2.0, 3.0], flux=flux, mask=mask)
+    assert_allclose(s.mean_flux(), [2.0, 2.0, np.nan])

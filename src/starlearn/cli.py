@@ -483,10 +483,8 @@ def saliency(model_dir: Path, data: Path, output: Path, n: int) -> None:
     sal = compute(estimator, spectra)
     model_input = spectra if estimator.preprocess is None else \
         estimator.preprocess.transform(spectra)
-    good = (~model_input.mask).sum(axis=0)
-    mean = np.where(good > 0, np.where(model_input.mask, 0.0, model_input.flux).sum(axis=0)
-                    / np.maximum(good, 1), np.nan)
-    plot_saliency(estimator.wave_, sal, estimator.label_names_, output, mean_spectrum=mean)
+    plot_saliency(estimator.wave_, sal, estimator.label_names_, output,
+                  mean_spectrum=model_input.mean_flux())
     np.save(output.with_suffix(".npy"), sal)
     click.echo(f"saliency of {len(spectra)} spectra written to {output} (array: "
                f"{output.with_suffix('.npy')})")

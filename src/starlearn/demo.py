@@ -13,8 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 __all__ = ["run_demo"]
 
 LABELS = ["teff", "logg", "fe_h"]
@@ -68,11 +66,8 @@ def run_demo(output: str | Path, *, quick: bool = False, seed: int = 0, progress
 
     echo("4/4 saliency and report ...")
     sal = saliency(models["starnet"], test[:200])
-    good = (~test.mask).sum(axis=0)
-    mean = np.where(good > 0, np.where(test.mask, 0.0, test.flux).sum(axis=0)
-                    / np.maximum(good, 1), np.nan)
     plot_saliency(models["starnet"].wave_, sal, LABELS, out / "saliency.png",
-                  mean_spectrum=mean)
+                  mean_spectrum=test.mean_flux())
     summary = {"n_train": n_train, "n_test": n_test, "labels": LABELS,
                "seconds": {"generate": generated, "total": time.perf_counter() - start},
                "results": results}

@@ -228,6 +228,13 @@ class SpectrumSet:
         with np.errstate(divide="ignore"):
             return 1.0 / np.sqrt(self.ivar)
 
+    def mean_flux(self) -> np.ndarray:
+        """Mean flux of the good pixels at each pixel, (n_pixels,); NaN where every
+        spectrum is masked."""
+        good = (~self.mask).sum(axis=0)
+        total = np.where(self.mask, 0.0, self.flux).sum(axis=0, dtype=np.float64)
+        return np.where(good > 0, total / np.maximum(good, 1), np.nan)
+
     def label(self, name: str) -> np.ndarray:
         """The column of label ``name`` (NaN = missing), shape (n_spectra,)."""
         try:

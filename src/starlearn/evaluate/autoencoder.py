@@ -53,7 +53,7 @@ def evaluate_autoencoder(ae: Any, test: SpectrumSet, *,
     result: dict[str, Any] = {
         "n_test": len(test), "model": ae.model, "latent": int(ae.latent),
         "reconstruction_rms": _rms(recon.flux, test.flux, good),
-        "mean_spectrum_rms": _rms(np.broadcast_to(_masked_mean(test), test.flux.shape),
+        "mean_spectrum_rms": _rms(np.broadcast_to(test.mean_flux(), test.flux.shape),
                                   test.flux, good),
         "median_chi2": float(np.median(scores["chi2"])),
         "odd_fraction": float(np.mean(scores["odd"])),
@@ -66,11 +66,6 @@ def evaluate_autoencoder(ae: Any, test: SpectrumSet, *,
             result["denoising"].append({"snr": float(snr),
                                         "gain": denoising_gain(test, noisy, denoised)})
     return result
-
-
-def _masked_mean(spectra: SpectrumSet) -> np.ndarray:
-    good = (~spectra.mask).sum(axis=0)
-    return np.where(spectra.mask, 0.0, spectra.flux).sum(axis=0) / np.maximum(good, 1)
 
 
 def latent_map(latent: np.ndarray, color: np.ndarray, path: str | PathLike, *,
