@@ -25,6 +25,7 @@ from starlearn.estimators._common import (
     read_rows,
     reset_fitted,
 )
+from starlearn.infer.engine import AUTO_ONNX_MIN_WORK, ENGINES, Engine, make_engine
 from starlearn.models import build_model
 from starlearn.spectra import SpectrumSet
 from starlearn.train.data import FluxScaler, iterate_batches, to_tensor
@@ -59,8 +60,10 @@ class Regressor(SavedEstimator):
         A fitted-on-train preprocessing step or Pipeline (e.g. resampling to a grid and
         continuum normalisation) applied to every input; saved with the model.
     epochs, batch_size, lr, weight_decay, scheduler, patience, max_time
-        Optimisation (Adam; ``scheduler`` "plateau" or "cosine"; early stopping after
-        ``patience`` epochs without a better validation loss; ``max_time`` in seconds).
+        Optimisation (Adam; ``scheduler`` "plateau" or "cosine"; the best epoch is the one
+        with the lowest mean squared error of the standardised label means on the validation
+        set, and training stops after ``patience`` epochs without a better one; ``max_time``
+        in seconds).
     valid_fraction : float
         Share of the training set held out for early stopping and error calibration when
         ``fit`` gets no ``valid`` set (at most 5,000 spectra).
@@ -79,6 +82,9 @@ class Regressor(SavedEstimator):
         (0 = off).
     device : str
         "auto" (CUDA when present), "cpu", "cuda", ...
+    engine : str
+        Prediction backend: "torch", "onnx" (ONNX Runtime on the CPU, exported once per
+        fitted model) or "auto" (onnx on the CPU when onnxruntime is installed).
     seed : int
         Seed of the weights, splits, shuffling and augmentation.
     progress : bool
@@ -109,7 +115,8 @@ class Regressor(SavedEstimator):
                  max_time: float | None = None, valid_fraction: float = 0.1,
                  mask_channel: bool = False, augment_noise: float = 0.0,
                  augment_mask: float = 0.0, augment_rv: float = 0.0, mc_samples: int = 16,
-                 device: str = "auto", seed: int = 0, progress: bool = True) -> None:
+                 device: str = "auto", engine: str = "auto", seed: int = 0,
+                 progress: bool = True) -> None:
         self.model = model
         self.labels = labels
         self.model_config = model_config
@@ -128,6 +135,7 @@ class Regressor(SavedEstimator):
         self.augment_rv = augment_rv
         self.mc_samples = mc_samples
         self.device = device
+        self.engine = engine
         self.seed = seed
         self.progress = progress
 
@@ -147,6 +155,8 @@ class Regressor(SavedEstimator):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"Regressor: {name} must be in [0, 1), got {value!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"Regressor: engine must be one of {ENGINES}, got {self.engine!r}")
         if not self.lr > 0:
             raise ValueError(f"Regressor: lr must be > 0, got {self.lr!r}")
 
@@ -215,7 +225,8 @@ class Regressor(SavedEstimator):
         valid_tensors = [self._batch(b, [valid_set.label_names.index(n) for n in names],
                                      rng, augment=False)
                          for b in iterate_batches(valid_set, batch_size=256, shuffle=False)]
-        self.history_ = trainer.fit(train_batches, lambda: valid_tensors, _nll)
+        self.history_ = trainer.fit(train_batches, lambda: valid_tensors, _nll,
+                                    score_fn=_mse)
         del self._label_idx
         pool = np.arange(len(source)) if train_rows is None else train_rows
         sample = rng.choice(pool, size=min(2000, pool.size), replace=False)
@@ -307,7 +318,29 @@ class Regressor(SavedEstimator):
         return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, self.feature_icov_, diff), 0))
 
     # ------------------------------------------------------------------ prediction
-    @torch.no_grad()
+    def _network_input(self, flux: np.ndarray, mask: np.ndarray,
+                       ivar: np.ndarray) -> np.ndarray:
+        """(n, channels, n_pixels) float32 network input: scaled flux [and bad-pixel mask]."""
+        x, bad = self.flux_scaler_.transform(flux, mask, ivar)
+        return np.stack([x, bad.astype(np.float32)] if self.mask_channel else [x], axis=1)
+
+    def _get_engine(self, work: int | None = None) -> Engine:
+        """The inference engine for ``self.engine`` and ``work`` network evaluations (built
+        once, then reused; "auto" upgrades to ONNX when a large job comes)."""
+        cached = getattr(self, "engine_", None)
+        if cached is not None and self.engine in ("auto", cached.name):
+            if not (self.engine == "auto" and cached.name == "torch" and work is not None
+                    and work >= AUTO_ONNX_MIN_WORK):
+                return cached
+        n_in = 2 if self.mask_channel else 1
+        example = torch.randn(4, n_in, self.wave_.size,
+                              generator=torch.Generator().manual_seed(0))
+        self.engine_ = make_engine(_LabelOutputs(self.module_), self.engine,
+                                   device=self.device_, example=example,
+                                   output_names=["mean", "log_var", "features"],
+                                   work=work)
+        return self.engine_
+
     def _predict_arrays(self, spectra: SpectrumSet, batch_size: int = 256,
                         mc: bool = True) -> dict[str, Any]:
         if hasattr(self, "cannon_"):
@@ -315,18 +348,21 @@ class Regressor(SavedEstimator):
             zeros = np.zeros_like(out["errors"])
             return {"mean": out["labels"], "err_model": zeros, "err_noise": out["errors"],
                     "err_stat": out["errors"], "features": None, "chi2": out["chi2"]}
-        module = self.module_.to(self.device_).eval()
         rng = np.random.default_rng(self.seed + 1)
         k = int(self.mc_samples) if mc else 0
-        means, aleatoric, mc, feats = [], [], [], []
+        engine = self._get_engine(work=len(spectra) * (k + 1))
+        means, aleatoric, spread, feats = [], [], [], []
         for batch in iterate_batches(spectra, batch_size=batch_size, shuffle=False):
-            x, bad = self.flux_scaler_.transform(batch.flux, batch.mask, batch.ivar)
-            x = to_tensor(x, bad if self.mask_channel else None, self.device_)
-            mean, log_var = module(x)
-            feats.append(module.embed(x).cpu().numpy())
-            means.append(mean.cpu().numpy())
-            aleatoric.append(np.exp(0.5 * log_var.cpu().numpy()))
+            mean, log_var, features = engine.run(
+                self._network_input(batch.flux, batch.mask, batch.ivar))
+            feats.append(features)
+            means.append(mean)
+            aleatoric.append(np.exp(0.5 * log_var))
             if k > 0:
+                # the input already carries one noise realisation: the spread of the means
+                # over K further ones estimates the propagated error spectrum
+                # (float64 draws: the same noise stream as earlier versions, so that a saved
+                # model gives the same errors)
                 sigma = np.where(batch.ivar > 0, 1 / np.sqrt(np.maximum(batch.ivar, 1e-30)), 0)
                 noisy = (batch.flux[None] + rng.standard_normal((k, *batch.flux.shape))
                          * sigma[None]).reshape(-1, batch.n_pix)
@@ -334,15 +370,11 @@ class Regressor(SavedEstimator):
                     -1, batch.n_pix)
                 ivar = np.broadcast_to(batch.ivar, (k, *batch.ivar.shape)).reshape(
                     -1, batch.n_pix)
-                xk, badk = self.flux_scaler_.transform(noisy, mask, ivar)
-                xk = to_tensor(xk, badk if self.mask_channel else None, self.device_)
-                mk, _ = module(xk)
-                # the input already carries one noise realisation: the spread over K
-                # further ones estimates the propagated error spectrum
-                mc.append(mk.cpu().numpy().reshape(k, len(batch), -1).std(axis=0))
+                mk = engine.run(self._network_input(noisy, mask, ivar))[0]
+                spread.append(mk.reshape(k, len(batch), -1).std(axis=0))
         mean = np.concatenate(means) * self.label_std_ + self.label_mean_
         ale = np.concatenate(aleatoric) * self.label_std_
-        prop = (np.concatenate(mc) * self.label_std_) if k > 0 else np.zeros_like(ale)
+        prop = (np.concatenate(spread) * self.label_std_) if k > 0 else np.zeros_like(ale)
         return {"mean": mean, "err_model": ale, "err_noise": prop,
                 "err_stat": np.sqrt(ale**2 + prop**2), "features": np.concatenate(feats),
                 "chi2": None}
@@ -455,7 +487,33 @@ class Regressor(SavedEstimator):
         return est
 
 
+class _LabelOutputs(torch.nn.Module):
+    """A regression network's mean, log-variance and last hidden layer in one pass (what
+    prediction needs: the features feed the far-from-training check)."""
+
+    def __init__(self, network: torch.nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = self.network.embed(x)
+        mean, log_var = self.network.head(features)
+        return mean, log_var, features
+
+
 def _nll(module: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     x, y = batch
     mean, log_var = module(x)
     return masked_gaussian_nll(mean, log_var, y)
+
+
+def _mse(module: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Mean squared error of the predicted means over the labels present (standardised
+    units): the validation score for early stopping and the learning-rate schedule. The NLL
+    on held-out data jumps whenever a few spectra get an over-confident variance, which stops
+    training early; the accuracy of the means is what the StarNet table measures."""
+    x, y = batch
+    mean, _ = module(x)
+    present = ~torch.isnan(y)
+    err = torch.where(present, mean - torch.nan_to_num(y), torch.zeros_like(mean))
+    return (err**2).sum() / present.sum().clamp(min=1)

@@ -113,11 +113,14 @@ class ConvRegressor(nn.Module):
         channels, length = in_channels, n_pix
         for i, n_filters in enumerate(filters):
             layers += [_same_padding(int(kernel)),
-                       nn.Conv1d(channels, int(n_filters), int(kernel)), nn.ReLU()]
+                       nn.Conv1d(channels, int(n_filters), int(kernel))]
             channels = int(n_filters)
             if i in pool_after and pool > 1:
+                # max-pooling commutes with ReLU; pooling first applies ReLU to 1/pool of
+                # the values (same numbers, same parameter names)
                 layers.append(nn.MaxPool1d(int(pool)))
                 length //= int(pool)
+            layers.append(nn.ReLU(inplace=True))
         if length < 1:
             raise ValueError(f"ConvRegressor: {n_pix} pixels are too few for the pooling "
                              f"(pool={pool} after convolutions {list(pool_after)})")

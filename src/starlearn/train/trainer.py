@@ -2,7 +2,8 @@
 
 The estimator supplies the network, a function that turns a batch into a loss, and
 callables that yield training and validation batches; the Trainer runs epochs, keeps the
-best weights (lowest validation loss), and records the history.
+best weights (lowest validation score: the loss, or a separate ``score_fn`` such as the
+mean squared error of the label means), and records the history.
 """
 
 from __future__ import annotations
@@ -61,9 +62,13 @@ class Trainer:
     def fit(self, train_batches: Callable[[int], Iterable[Any]],
             valid_batches: Callable[[], Iterable[Any]],
             loss_fn: Callable[[nn.Module, Any], torch.Tensor],
-            n_train_batches: int | None = None) -> list[dict[str, float]]:
+            n_train_batches: int | None = None,
+            score_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
+            ) -> list[dict[str, float]]:
         """Train; returns the history (one dict per epoch: epoch, train_loss, valid_loss,
-        lr, seconds). The model ends with the weights of the best validation epoch."""
+        [valid_score,] lr, seconds). The model ends with the weights of the best validation
+        epoch, judged by ``score_fn`` averaged over the validation batches when given (lower
+        is better; it also drives the plateau schedule), else by the validation loss."""
         cfg = self.config
         if cfg.scheduler not in ("plateau", "cosine", "none"):
             raise ValueError(f"scheduler must be 'plateau', 'cosine' or 'none', "
@@ -97,16 +102,21 @@ class Trainer:
                 total += float(loss.detach())
                 count += 1
             valid = self.evaluate(valid_batches, loss_fn)
+            row = {"epoch": epoch, "train_loss": total / max(count, 1), "valid_loss": valid}
+            score = valid
+            if score_fn is not None:
+                score = row["valid_score"] = self.evaluate(valid_batches, score_fn)
             lr = opt.param_groups[0]["lr"]
             if sched is not None:
-                sched.step(valid) if cfg.scheduler == "plateau" else sched.step()
+                sched.step(score) if cfg.scheduler == "plateau" else sched.step()
             elapsed = time.perf_counter() - start
-            history.append({"epoch": epoch, "train_loss": total / max(count, 1),
-                            "valid_loss": valid, "lr": lr, "seconds": elapsed})
+            history.append({**row, "lr": lr, "seconds": elapsed})
             bar.update(1)
-            bar.set_postfix(train=f"{total / max(count, 1):.3f}", valid=f"{valid:.3f}")
-            if valid < best - 1e-4:
-                best, since_best = valid, 0
+            bar.set_postfix(train=f"{row['train_loss']:.3f}", valid=f"{valid:.3f}")
+            # an improvement: 0.1 % of a score (MSE-like, > 0), 1e-4 of a loss (NLL, any sign)
+            margin = 1e-3 * abs(best) if score_fn is not None else 1e-4
+            if not math.isfinite(best) or score < best - margin:
+                best, since_best = score, 0
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 since_best += 1

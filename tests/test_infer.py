@@ -1,0 +1,69 @@
+"""Inference engines: torch and ONNX Runtime agree, and the estimators can use either."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from starlearn.estimators import Regressor
+from starlearn.infer import OnnxEngine, TorchEngine, export_onnx, make_engine, onnx_available
+from starlearn.models import build_model
+
+from .test_regression import toy_set
+
+needs_onnx = pytest.mark.skipif(not onnx_available(), reason="onnxruntime not installed")
+
+
+@needs_onnx
+@pytest.mark.parametrize("name", ["starnet", "shallow-nn"])
+def test_onnx_and_torch_engines_agree(name):
+    torch.manual_seed(0)
+    net = build_model(name, n_pix=300, n_labels=3)
+    x = np.random.default_rng(0).normal(size=(70, 1, 300)).astype(np.float32)
+    data = export_onnx(net, torch.as_tensor(x[:4]), output_names=["mean", "log_var"])
+    ours = OnnxEngine(data, batch_size=32).run(x)  # batches of 32, 32 and 6
+    ref = TorchEngine(net, "cpu", batch_size=64).run(x)
+    assert len(ours) == len(ref) == 2
+    for a, b in zip(ours, ref, strict=True):
+        assert a.shape == b.shape == (70, 3)
+        assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+@needs_onnx
+def test_export_writes_a_file_the_engine_reads(tmp_path):
+    net = build_model("shallow-cnn", n_pix=128, n_labels=2)
+    x = torch.randn(3, 1, 128)
+    export_onnx(net, x, tmp_path / "model.onnx")
+    engine = make_engine(net, "onnx", onnx_path=tmp_path / "model.onnx")
+    assert engine.name == "onnx"
+    with torch.no_grad():
+        mean = net(x)[0].numpy()
+    assert_allclose(engine.run(x.numpy())[0], mean, atol=1e-4)
+
+
+def test_unknown_engine_is_refused():
+    net = build_model("shallow-nn", n_pix=64, n_labels=1)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        make_engine(net, "tensorrt")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        Regressor("starnet", engine="tpu").fit(toy_set(n=50))
+
+
+def test_empty_input_is_refused():
+    net = build_model("shallow-nn", n_pix=64, n_labels=1)
+    with pytest.raises(ValueError, match="no input spectra"):
+        TorchEngine(net).run(np.zeros((0, 1, 64), np.float32))
+
+
+@needs_onnx
+def test_regressor_predicts_the_same_with_either_engine():
+    train, test = toy_set(n=300).split((0.8, 0.2), seed=1)
+    reg = Regressor("starnet", epochs=3, progress=False, mc_samples=3, engine="torch").fit(train)
+    by_torch = reg.predict(test)
+    reg.engine = "onnx"
+    by_onnx = reg.predict(test)
+    assert reg.engine_.name == "onnx"
+    for column in ("a", "a_err", "b", "b_err"):
+        assert_allclose(np.asarray(by_onnx[column]), np.asarray(by_torch[column]),
+                        rtol=1e-3, atol=1e-4)
+    assert np.array_equal(np.asarray(by_onnx["flags"]), np.asarray(by_torch["flags"]))
