@@ -173,17 +173,17 @@ def _load_config_file(path: Path | None) -> dict[str, object]:
 
 
 _TRAIN_DEFAULTS: dict[str, object] = {
-    "epochs": 60, "batch_size": 64, "lr": 1e-3, "patience": 8, "scheduler": "plateau",
+    "epochs": 20, "batch_size": 64, "lr": 1e-3, "patience": 8, "scheduler": "cosine",
     "valid_fraction": 0.1, "mc_samples": 16, "seed": 0, "device": "auto",
 }
 
 
 @main.command()
-@click.option("--task", type=click.Choice(["regress", "autoencode"]), default="regress",
-              show_default=True, help="What to learn.")
+@click.option("--task", type=click.Choice(["regress", "autoencode", "classify"]),
+              default="regress", show_default=True, help="What to learn.")
 @click.option("--model", default=None,
               help="regress: shallow-nn, deep-nn, shallow-cnn, starnet [default], deep-cnn, "
-                   "cannon; autoencode: dense-ae [default], conv-ae.")
+                   "cannon; autoencode: dense-ae [default], conv-ae; classify: vgg1d.")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               required=True, help="Training data set (.h5).")
 @click.option("--labels", default=None, help="Comma-separated labels (default: all).")
@@ -192,12 +192,13 @@ _TRAIN_DEFAULTS: dict[str, object] = {
 @click.option("--valid", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Validation data set (default: hold out --valid-fraction).")
 @click.option("--valid-fraction", type=float, default=None, help="Held-out share [0.1].")
-@click.option("--epochs", type=int, default=None, help="Maximum epochs [60].")
+@click.option("--epochs", type=int, default=None,
+              help="Maximum epochs [regress 20, autoencode 100, classify 40].")
 @click.option("--batch-size", type=int, default=None, help="Batch size [64].")
 @click.option("--lr", type=float, default=None, help="Adam learning rate [1e-3].")
 @click.option("--patience", type=int, default=None, help="Early-stopping patience [8].")
 @click.option("--scheduler", type=click.Choice(["plateau", "cosine", "none"]), default=None,
-              help="Learning-rate schedule [plateau].")
+              help="Learning-rate schedule [regress: cosine; others: plateau].")
 @click.option("--max-time", type=float, default=None, help="Stop training after N seconds.")
 @click.option("--mask-channel", is_flag=True, default=None,
               help="Give the bad-pixel mask to the network.")
@@ -219,6 +220,24 @@ _TRAIN_DEFAULTS: dict[str, object] = {
               help="autoencode --denoise: S/N of the added noise, LO:HI or a number.")
 @click.option("--variational", is_flag=True, default=None,
               help="autoencode: variational autoencoder.")
+@click.option("--classes", default=None,
+              help="classify: comma-separated classes in output order (default: all).")
+@click.option("--balance", type=click.Choice(["smote", "oversample", "weights", "none"]),
+              default=None, help="classify: class-imbalance treatment [none].")
+@click.option("--adapt-to", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="classify: unlabelled spectra of the target instrument.")
+@click.option("--adapt", type=click.Choice(["blur", "adversarial", "blur+adversarial"]),
+              default=None, help="classify: domain adaptation to --adapt-to [blur].")
+@click.option("--source-resolution", type=float, default=None,
+              help="classify --adapt blur: R of the training spectra (default: from the "
+                   "grid preset they are on).")
+@click.option("--target-resolution", type=float, default=None,
+              help="classify --adapt blur: R of the target spectra (default: from its grid).")
+@click.option("--line", default=None,
+              help="classify: centre (Å, air) of the window the network reads [6562.8, "
+                   "H-alpha]; 'none' for spectra already cut.")
+@click.option("--half-width", type=int, default=None,
+              help="classify: window pixels on each side of the line [70].")
 @click.option("--device", default=None, help="auto, cpu, cuda ... [auto].")
 @click.option("--seed", type=int, default=None, help="Random seed [0].")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False,
@@ -228,11 +247,29 @@ _TRAIN_DEFAULTS: dict[str, object] = {
 def train(task: str, model: str | None, data: Path, labels: str | None, output: Path,
           valid: Path | None, config_file: Path | None, grid: str | None, quiet: bool,
           latent: int | None, denoise: bool | None, snr_range: str | None,
-          variational: bool | None, **options: object) -> None:
+          variational: bool | None, classes: str | None, balance: str | None,
+          adapt_to: Path | None, adapt: str | None, source_resolution: float | None,
+          target_resolution: float | None, line: str | None, half_width: int | None,
+          **options: object) -> None:
     """Train a model on a data set and save it as a model folder."""
     from starlearn.estimators import Regressor
     from starlearn.preprocess import Resample
 
+    classify_only = {"--classes": classes, "--balance": balance, "--adapt-to": adapt_to,
+                     "--adapt": adapt, "--line": line, "--half-width": half_width}
+    used = [k for k, v in classify_only.items() if v is not None]
+    if task != "classify" and used:
+        raise click.UsageError(f"{', '.join(used)} apply to --task classify only")
+    if task == "classify":
+        from starlearn._cli_classify import train_classifier
+
+        train_classifier(model or "vgg1d", data, valid, output, config_file, quiet,
+                         classes=classes, balance=balance, adapt_to=adapt_to, adapt=adapt,
+                         source_resolution=source_resolution,
+                         target_resolution=target_resolution, line=line,
+                         half_width=half_width,
+                         options={k: v for k, v in options.items() if v is not None})
+        return
     if task == "autoencode":
         _train_autoencoder(model or "dense-ae", data, valid, output, config_file, grid,
                            latent, bool(denoise), snr_range, bool(variational), quiet,

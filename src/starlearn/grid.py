@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["C_KMS", "PRESETS", "Grid", "air_to_vacuum", "get_grid", "vacuum_to_air"]
+__all__ = ["C_KMS", "PRESETS", "Grid", "air_to_vacuum", "find_preset", "get_grid",
+           "vacuum_to_air"]
 
 C_KMS = 299_792.458
 """Speed of light in km/s."""
@@ -157,6 +158,14 @@ PRESETS: dict[str, Grid] = {
                                         name="ondrejov-halpha"),
 }
 """Survey grid presets by name (all vacuum Angstrom)."""
+
+
+def find_preset(wave: np.ndarray) -> Grid | None:
+    """The preset whose pixel centres ``wave`` (Angstrom) are, or None."""
+    for grid in PRESETS.values():
+        if grid.matches(wave):
+            return grid
+    return None
 
 
 def get_grid(grid: str | Grid | dict[str, Any]) -> Grid:

@@ -1,6 +1,7 @@
 """High-level estimators: fit on a SpectrumSet, predict tables, save and load artifacts."""
 
 from starlearn.estimators.autoencoder import Autoencoder
+from starlearn.estimators.classifier import Classifier
 from starlearn.estimators.regressor import Regressor
 
-__all__ = ["Autoencoder", "Regressor"]
+__all__ = ["Autoencoder", "Classifier", "Regressor"]

@@ -19,7 +19,10 @@ __all__ = [
     "as_source",
     "calibrate_errors",
     "check_grid",
+    "fit_novelty",
     "history_csv",
+    "novelty_distance",
+    "novelty_threshold",
     "params_from_config",
     "prepare_fit_data",
     "preprocess_from_config",
@@ -113,6 +116,30 @@ def calibrate_errors(true: np.ndarray, pred: np.ndarray,
                 hi = mid
         scatter[j] = hi
     return scale, scatter
+
+
+def novelty_distance(features: np.ndarray, mean: np.ndarray, icov: np.ndarray) -> np.ndarray:
+    """Mahalanobis distance of each row of ``features`` from the training distribution."""
+    diff = features - mean
+    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, icov, diff), 0))
+
+
+def novelty_threshold(distances: np.ndarray) -> float:
+    """Flag threshold: 1.5 times the 99.5th percentile of held-out distances."""
+    d = distances[np.isfinite(distances)]
+    return float(np.quantile(d, 0.995) * 1.5) if d.size else np.inf
+
+
+def fit_novelty(train_features: np.ndarray,
+                valid_features: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(mean, inverse covariance, threshold) of the far-from-training check: a shrunk
+    (Ledoit-Wolf) covariance of the training features, the threshold from the validation
+    features (:func:`novelty_threshold`)."""
+    from sklearn.covariance import LedoitWolf
+
+    shrunk = LedoitWolf().fit(train_features)
+    d = novelty_distance(valid_features, shrunk.location_, shrunk.precision_)
+    return shrunk.location_, shrunk.precision_, novelty_threshold(d)
 
 
 def history_csv(history: list[dict[str, float]]) -> str:

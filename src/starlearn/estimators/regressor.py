@@ -18,7 +18,10 @@ from starlearn.estimators._common import (
     as_source,
     calibrate_errors,
     check_grid,
+    fit_novelty,
     history_csv,
+    novelty_distance,
+    novelty_threshold,
     params_from_config,
     prepare_fit_data,
     preprocess_to_config,
@@ -110,8 +113,8 @@ class Regressor(SavedEstimator):
 
     def __init__(self, model: str = "starnet", labels: list[str] | None = None, *,
                  model_config: dict[str, Any] | None = None, preprocess: Any = None,
-                 epochs: int = 60, batch_size: int = 64, lr: float = 1e-3,
-                 weight_decay: float = 0.0, scheduler: str = "plateau", patience: int = 8,
+                 epochs: int = 20, batch_size: int = 64, lr: float = 1e-3,
+                 weight_decay: float = 0.0, scheduler: str = "cosine", patience: int = 8,
                  max_time: float | None = None, valid_fraction: float = 0.1,
                  mask_channel: bool = False, augment_noise: float = 0.0,
                  augment_mask: float = 0.0, augment_rv: float = 0.0, mc_samples: int = 16,
@@ -226,7 +229,7 @@ class Regressor(SavedEstimator):
                                      rng, augment=False)
                          for b in iterate_batches(valid_set, batch_size=256, shuffle=False)]
         self.history_ = trainer.fit(train_batches, lambda: valid_tensors, _nll,
-                                    score_fn=_mse)
+                                    valid_fn=_nll_and_mse)
         del self._label_idx
         pool = np.arange(len(source)) if train_rows is None else train_rows
         sample = rng.choice(pool, size=min(2000, pool.size), replace=False)
@@ -290,16 +293,10 @@ class Regressor(SavedEstimator):
         self.error_scale_, self.scatter_ = calibrate_errors(true, pred["mean"],
                                                             pred["err_stat"])
         if pred["features"] is not None and train is not None:
-            from sklearn.covariance import LedoitWolf
-
             # feature distribution of (a sample of) the training spectra, shrunk covariance
-            features = self._predict_arrays(train, mc=False)["features"]
-            shrunk = LedoitWolf().fit(features)
-            self.feature_mean_ = shrunk.location_
-            self.feature_icov_ = shrunk.precision_
-        d = self._novelty(pred)
-        d = d[np.isfinite(d)]
-        self.novelty_threshold_ = float(np.quantile(d, 0.995) * 1.5) if d.size else np.inf
+            self.feature_mean_, self.feature_icov_, _ = fit_novelty(
+                self._predict_arrays(train, mc=False)["features"], pred["features"])
+        self.novelty_threshold_ = novelty_threshold(self._novelty(pred))
         err = self._total_error(pred["err_stat"])
         from starlearn.evaluate.metrics import calibration, regression_metrics
 
@@ -314,8 +311,7 @@ class Regressor(SavedEstimator):
         the network's last hidden layer, or The Cannon's reduced chi-square."""
         if pred["features"] is None:
             return pred["chi2"]
-        diff = pred["features"] - self.feature_mean_
-        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, self.feature_icov_, diff), 0))
+        return novelty_distance(pred["features"], self.feature_mean_, self.feature_icov_)
 
     # ------------------------------------------------------------------ prediction
     def _network_input(self, flux: np.ndarray, mask: np.ndarray,
@@ -507,13 +503,16 @@ def _nll(module: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> t
     return masked_gaussian_nll(mean, log_var, y)
 
 
-def _mse(module: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """Mean squared error of the predicted means over the labels present (standardised
-    units): the validation score for early stopping and the learning-rate schedule. The NLL
-    on held-out data jumps whenever a few spectra get an over-confident variance, which stops
-    training early; the accuracy of the means is what the StarNet table measures."""
+def _nll_and_mse(module: torch.nn.Module,
+                 batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validation loss (Gaussian NLL) and score: the mean squared error of the predicted
+    means over the labels present (standardised units), which picks the best epoch and
+    drives the schedule. The NLL on held-out data jumps whenever a few spectra get an
+    over-confident variance, which stops training early; the accuracy of the means is what
+    the StarNet table measures."""
     x, y = batch
-    mean, _ = module(x)
+    mean, log_var = module(x)
     present = ~torch.isnan(y)
     err = torch.where(present, mean - torch.nan_to_num(y), torch.zeros_like(mean))
-    return (err**2).sum() / present.sum().clamp(min=1)
+    mse = (err**2).sum() / present.sum().clamp(min=1)
+    return masked_gaussian_nll(mean, log_var, y, present), mse

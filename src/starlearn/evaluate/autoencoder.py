@@ -72,19 +72,12 @@ def latent_map(latent: np.ndarray, color: np.ndarray, path: str | PathLike, *,
                label: str = "", method: str = "tsne", seed: int = 0) -> np.ndarray:
     """2-D embedding of latent vectors (t-SNE from scikit-learn, or PCA), coloured by
     ``color``, written as a PNG; returns the (n, 2) embedding."""
+    from starlearn.evaluate.embedding import embed_2d
     from starlearn.evaluate.plots import plot_embedding
 
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        perplexity = float(min(30.0, max(2.0, (len(latent) - 1) / 3)))
-        xy = TSNE(n_components=2, perplexity=perplexity, random_state=seed,
-                  init="pca").fit_transform(latent)
-    elif method == "pca":
-        from sklearn.decomposition import PCA
-
-        xy = PCA(n_components=2, random_state=seed).fit_transform(latent)
-    else:
-        raise ValueError(f"latent_map: method must be 'tsne' or 'pca', got {method!r}")
+    try:
+        xy = embed_2d(latent, method, seed)
+    except ValueError:
+        raise ValueError(f"latent_map: method must be 'tsne' or 'pca', got {method!r}") from None
     plot_embedding(xy, color, path, label=label, title=f"latent space ({method})")
     return xy

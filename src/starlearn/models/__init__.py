@@ -12,10 +12,21 @@ from typing import Any
 from torch import nn
 
 from starlearn.models.autoencoders import ConvAutoencoder, DenseAutoencoder
+from starlearn.models.classifiers import VGG1D
 from starlearn.models.regressors import ConvRegressor, DenseRegressor, GaussianHead
 
-__all__ = ["MODEL_DEFAULTS", "MODEL_TASKS", "ConvAutoencoder", "ConvRegressor",
-           "DenseAutoencoder", "DenseRegressor", "GaussianHead", "build_model", "model_names"]
+__all__ = [
+    "MODEL_DEFAULTS",
+    "MODEL_TASKS",
+    "VGG1D",
+    "ConvAutoencoder",
+    "ConvRegressor",
+    "DenseAutoencoder",
+    "DenseRegressor",
+    "GaussianHead",
+    "build_model",
+    "model_names",
+]
 
 MODEL_DEFAULTS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
     # StarNet architecture table (Fabbro et al. 2018)
@@ -30,32 +41,36 @@ MODEL_DEFAULTS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
     # Subaru PFS Galactic Archaeology autoencoders
     "dense-ae": (DenseAutoencoder, {"latent": 32, "hidden": (1024, 512, 128)}),
     "conv-ae": (ConvAutoencoder, {"latent": 16, "channels": (16, 32), "kernel": 7}),
+    # emission-line stars (Podsztavek et al.): VGG-like 1-D CNN on H-alpha windows
+    "vgg1d": (VGG1D, {"blocks": ((64, 64), (128, 128), (256, 256)), "kernel": 3,
+                      "dense": (512, 512), "dropout": 0.5}),
 }
 
 MODEL_TASKS: dict[str, str] = {
     **{name: "regress" for name in ("shallow-nn", "deep-nn", "shallow-cnn", "starnet",
                                     "deep-cnn")},
-    "dense-ae": "autoencode", "conv-ae": "autoencode",
+    "dense-ae": "autoencode", "conv-ae": "autoencode", "vgg1d": "classify",
 }
 
 
 def model_names(task: str | None = None) -> list[str]:
-    """Registered network names (for one task: "regress" or "autoencode")."""
+    """Registered network names (for one task: "regress", "autoencode" or "classify")."""
     return sorted(n for n in MODEL_DEFAULTS if task is None or MODEL_TASKS[n] == task)
 
 
 def build_model(name: str, *, n_pix: int, n_labels: int | None = None,
                 **config: Any) -> nn.Module:
-    """Build network ``name`` for ``n_pix`` input pixels (and ``n_labels`` outputs for a
-    regressor). ``config`` overrides the architecture defaults (e.g. ``filters=(8, 32)``,
-    ``latent=64``, ``in_channels=2``)."""
+    """Build network ``name`` for ``n_pix`` input pixels (and ``n_labels`` outputs: labels
+    of a regressor, classes of a classifier). ``config`` overrides the architecture
+    defaults (e.g. ``filters=(8, 32)``, ``latent=64``, ``in_channels=2``)."""
     try:
         cls, defaults = MODEL_DEFAULTS[name]
     except KeyError:
         raise ValueError(f"unknown model '{name}'; models are {model_names()}") from None
     settings = {**defaults, **config}
-    if MODEL_TASKS[name] == "regress":
+    if MODEL_TASKS[name] in ("regress", "classify"):
         if n_labels is None:
-            raise ValueError(f"model '{name}' is a regressor: give n_labels")
+            raise ValueError(f"model '{name}' is a {MODEL_TASKS[name]} model: give n_labels "
+                             "(labels or classes)")
         return cls(n_pix, n_labels, **settings)
     return cls(n_pix, **settings)

@@ -13,6 +13,7 @@ scikit-learn transformer contract (see :class:`Transform`). The usual order is
 
 from starlearn.preprocess.base import Transform, registered_transforms, transform_from_dict
 from starlearn.preprocess.cannon_continuum import CannonContinuum
+from starlearn.preprocess.domain import DomainAdapter, median_snr
 from starlearn.preprocess.doppler import DopplerShift
 from starlearn.preprocess.fit_continuum import FitContinuum
 from starlearn.preprocess.noise import AddNoise
@@ -21,18 +22,22 @@ from starlearn.preprocess.resample import Resample
 from starlearn.preprocess.resolution import DegradeResolution
 from starlearn.preprocess.running_continuum import RunningPercentileContinuum
 from starlearn.preprocess.standardize import Standardize
+from starlearn.preprocess.window import LineWindow
 
 __all__ = [
     "AddNoise",
     "CannonContinuum",
     "DegradeResolution",
+    "DomainAdapter",
     "DopplerShift",
     "FitContinuum",
+    "LineWindow",
     "Pipeline",
     "Resample",
     "RunningPercentileContinuum",
     "Standardize",
     "Transform",
+    "median_snr",
     "registered_transforms",
     "transform_from_dict",
 ]

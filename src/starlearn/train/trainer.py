@@ -64,11 +64,14 @@ class Trainer:
             loss_fn: Callable[[nn.Module, Any], torch.Tensor],
             n_train_batches: int | None = None,
             score_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
-            ) -> list[dict[str, float]]:
+            valid_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, torch.Tensor]]
+            | None = None) -> list[dict[str, float]]:
         """Train; returns the history (one dict per epoch: epoch, train_loss, valid_loss,
         [valid_score,] lr, seconds). The model ends with the weights of the best validation
         epoch, judged by ``score_fn`` averaged over the validation batches when given (lower
-        is better; it also drives the plateau schedule), else by the validation loss."""
+        is better; it also drives the plateau schedule), else by the validation loss.
+        ``valid_fn(module, batch) -> (loss, score)`` computes both from one forward pass
+        (it replaces ``loss_fn`` and ``score_fn`` on the validation batches)."""
         cfg = self.config
         if cfg.scheduler not in ("plateau", "cosine", "none"):
             raise ValueError(f"scheduler must be 'plateau', 'cosine' or 'none', "
@@ -101,11 +104,15 @@ class Trainer:
                 opt.step()
                 total += float(loss.detach())
                 count += 1
-            valid = self.evaluate(valid_batches, loss_fn)
+            if valid_fn is not None:
+                valid, score = self.evaluate(valid_batches, valid_fn)
+            else:
+                valid = score = self.evaluate(valid_batches, loss_fn)
+                if score_fn is not None:
+                    score = self.evaluate(valid_batches, score_fn)
             row = {"epoch": epoch, "train_loss": total / max(count, 1), "valid_loss": valid}
-            score = valid
-            if score_fn is not None:
-                score = row["valid_score"] = self.evaluate(valid_batches, score_fn)
+            if score_fn is not None or valid_fn is not None:
+                row["valid_score"] = score
             lr = opt.param_groups[0]["lr"]
             if sched is not None:
                 sched.step(score) if cfg.scheduler == "plateau" else sched.step()
@@ -114,7 +121,7 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(train=f"{row['train_loss']:.3f}", valid=f"{valid:.3f}")
             # an improvement: 0.1 % of a score (MSE-like, > 0), 1e-4 of a loss (NLL, any sign)
-            margin = 1e-3 * abs(best) if score_fn is not None else 1e-4
+            margin = 1e-3 * abs(best) if "valid_score" in row else 1e-4
             if not math.isfinite(best) or score < best - margin:
                 best, since_best = score, 0
                 best_state = copy.deepcopy(model.state_dict())
@@ -132,11 +139,17 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, batches: Callable[[], Iterable[Any]],
-                 loss_fn: Callable[[nn.Module, Any], torch.Tensor]) -> float:
-        """Mean loss over the batches, in evaluation mode."""
+                 loss_fn: Callable[[nn.Module, Any], Any]) -> Any:
+        """Mean of ``loss_fn`` over the batches, in evaluation mode (a float, or a tuple of
+        floats when ``loss_fn`` returns a tuple)."""
         self.model.eval()
-        total, count = 0.0, 0
+        totals: list[float] = []
+        count = 0
         for batch in batches():
-            total += float(loss_fn(self.model, batch))
+            out = loss_fn(self.model, batch)
+            values = [float(v) for v in (out if isinstance(out, tuple) else (out,))]
+            totals = values if not totals else [a + b for a, b in zip(totals, values,
+                                                                      strict=True)]
             count += 1
-        return total / max(count, 1)
+        means = [t / max(count, 1) for t in totals] or [0.0]
+        return tuple(means) if len(means) > 1 else means[0]

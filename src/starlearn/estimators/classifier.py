@@ -1,0 +1,551 @@
+"""Classifier: spectrum classes (e.g. emission-line stars) with a VGG-like 1-D CNN.
+
+Class imbalance is handled by SMOTE (imbalanced-learn, in pixel space or on a PCA
+projection), random oversampling or a class-weighted loss; the shift between the training
+instrument and the target survey by a :class:`~starlearn.preprocess.DomainAdapter` applied
+to the training spectra and/or domain-adversarial training (a discriminator on the learned
+features and a domain-confusion loss) against unlabelled target spectra.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from astropy.table import Table
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from starlearn.artifact import write_artifact
+from starlearn.estimators._common import (
+    SavedEstimator,
+    as_source,
+    check_grid,
+    fit_novelty,
+    history_csv,
+    novelty_distance,
+    params_from_config,
+    preprocess_from_config,
+    preprocess_to_config,
+    read_rows,
+    reset_fitted,
+    split_rows,
+)
+from starlearn.infer.engine import AUTO_ONNX_MIN_WORK, ENGINES, Engine, make_engine
+from starlearn.models import build_model, model_names
+from starlearn.spectra import SpectrumSet
+from starlearn.train.trainer import Trainer, TrainerConfig, resolve_device
+
+__all__ = [
+    "BALANCE",
+    "FLAG_FAR_FROM_TRAINING",
+    "FLAG_FEW_GOOD_PIXELS",
+    "Classifier",
+    "edge_normalise",
+]
+
+FLAG_FAR_FROM_TRAINING = 2
+"""Flag bit: the spectrum's network features are far from those of the training spectra."""
+FLAG_FEW_GOOD_PIXELS = 4
+"""Flag bit: fewer than half of the spectrum's pixels are usable (e.g. window not covered)."""
+BALANCE = (None, "smote", "oversample", "weights")
+"""Class-imbalance treatments."""
+
+
+def edge_normalise(flux: np.ndarray, good: np.ndarray, edge: float = 0.2) -> np.ndarray:
+    """Divide each spectrum by the straight line through the median flux of its first and
+    last ``edge`` fraction of good pixels, minus 1 (a line at the window's centre stays).
+
+    Works for continuum-normalised and flux-calibrated spectra alike, so that windows from
+    different instruments share one scale. Bad pixels become 0.
+    """
+    n, n_pix = flux.shape
+    k = max(2, round(edge * n_pix))
+    out = np.zeros((n, n_pix), dtype=np.float32)
+    x = np.arange(n_pix)
+    for i in range(n):
+        g = good[i]
+        left, right = g.copy(), g.copy()
+        left[k:], right[:n_pix - k] = False, False
+        if not (left.any() and right.any()):
+            continue
+        f_left, f_right = np.median(flux[i, left]), np.median(flux[i, right])
+        x_left, x_right = np.median(x[left]), np.median(x[right])
+        continuum = f_left + (f_right - f_left) * (x - x_left) / max(x_right - x_left, 1)
+        if not np.all(continuum[g] > 0):
+            continue
+        out[i, g] = flux[i, g] / continuum[g] - 1.0
+    return out
+
+
+class _DomainAdversarial(nn.Module):
+    """A classifier network plus a domain discriminator on its features. Training
+    alternates within each step: the discriminator learns to tell source from target
+    features, and the features learn to leave it at 50/50 (the domain-confusion form of
+    adversarial training, Tzeng et al. 2015, which unlike plain gradient reversal cannot be
+    satisfied by features that flip the domains but keep them separable)."""
+
+    def __init__(self, network: nn.Module, n_features: int, width: int = 64) -> None:
+        super().__init__()
+        self.network = network
+        self.domain = nn.Sequential(nn.Linear(n_features, width), nn.ReLU(),
+                                    nn.Linear(width, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+
+class _Probabilities(nn.Module):
+    """Class probabilities and features in one pass (what prediction needs)."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.network.embed(x)
+        return torch.softmax(self.network.head(features), dim=1), features
+
+
+class Classifier(SavedEstimator):
+    """Classify spectra (e.g. absorption, emission, double-peak H-alpha profiles).
+
+    Parameters
+    ----------
+    model : str
+        Network name (``vgg1d``).
+    classes : list of str, optional
+        Class names in output order; default the training set's ``class_names``.
+        Training spectra of other classes, or without a class (-1), are left out.
+    model_config : dict, optional
+        Architecture overrides, e.g. ``{"blocks": [[16, 16], [32, 32]], "dense": [64]}``.
+    preprocess : Transform, optional
+        Applied to every input (training, validation, target and prediction), e.g.
+        :class:`~starlearn.preprocess.LineWindow` (140 pixels around H-alpha); saved with
+        the model.
+    adapter : Transform, optional
+        Applied to the labelled training and validation spectra only, before
+        ``preprocess``: a :class:`~starlearn.preprocess.DomainAdapter` that makes the
+        training instrument look like the target one (not saved: prediction inputs come
+        from the target instrument).
+    balance : {None, "smote", "oversample", "weights"}
+        Class-imbalance treatment: SMOTE (synthetic minority spectra interpolated between
+        neighbours, imbalanced-learn), random oversampling of the minority classes, or a
+        loss weighted by inverse class frequency.
+    smote_space : {"pca", "pixels"}
+        SMOTE on a PCA projection (``smote_components`` components, mapped back to pixels)
+        or directly on the pixels.
+    smote_components : int
+    adversarial : bool
+        Domain-adversarial training against the unlabelled ``target`` given to ``fit``.
+    adversarial_weight : float
+        Weight of the domain loss (ramped up from 0 during training).
+    epochs, batch_size, lr, weight_decay, scheduler, patience, max_time
+        Optimisation (Adam, early stopping on the validation cross-entropy).
+    valid_fraction : float
+        Share of the training set held out (stratified by class) when ``valid`` is not given.
+    augment_noise : float
+        Probability that a training spectrum gets an extra noise realisation drawn from its
+        error spectrum.
+    device, engine : str
+        Torch device ("auto": CUDA when present) and prediction backend (see
+        :func:`starlearn.infer.make_engine`).
+    seed : int
+    progress : bool
+
+    Attributes
+    ----------
+    classes_ : list of str
+    module_ : torch.nn.Module
+    wave_ : ndarray
+        The wavelength grid the network reads (after ``preprocess``).
+    class_counts_ : ndarray
+        Training spectra per class before balancing.
+    history_ : list of dict
+    """
+
+    _task = "classify"
+
+    def __init__(self, model: str = "vgg1d", classes: list[str] | None = None, *,
+                 model_config: dict[str, Any] | None = None, preprocess: Any = None,
+                 adapter: Any = None, balance: str | None = None, smote_space: str = "pca",
+                 smote_components: int = 20, adversarial: bool = False,
+                 adversarial_weight: float = 0.3, epochs: int = 40, batch_size: int = 64,
+                 lr: float = 1e-3, weight_decay: float = 0.0, scheduler: str = "plateau",
+                 patience: int = 8, max_time: float | None = None,
+                 valid_fraction: float = 0.15, augment_noise: float = 0.5,
+                 device: str = "auto", engine: str = "auto", seed: int = 0,
+                 progress: bool = True) -> None:
+        self.model = model
+        self.classes = classes
+        self.model_config = model_config
+        self.preprocess = preprocess
+        self.adapter = adapter
+        self.balance = balance
+        self.smote_space = smote_space
+        self.smote_components = smote_components
+        self.adversarial = adversarial
+        self.adversarial_weight = adversarial_weight
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.scheduler = scheduler
+        self.patience = patience
+        self.max_time = max_time
+        self.valid_fraction = valid_fraction
+        self.augment_noise = augment_noise
+        self.device = device
+        self.engine = engine
+        self.seed = seed
+        self.progress = progress
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "module_")
+
+    def _validate(self) -> None:
+        if self.model not in model_names("classify"):
+            raise ValueError(f"Classifier: model must be one of {model_names('classify')}, "
+                             f"got {self.model!r}")
+        if self.balance not in BALANCE:
+            raise ValueError(f"Classifier: balance must be one of {BALANCE}, "
+                             f"got {self.balance!r}")
+        if self.smote_space not in ("pca", "pixels"):
+            raise ValueError(f"Classifier: smote_space must be 'pca' or 'pixels', "
+                             f"got {self.smote_space!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"Classifier: engine must be one of {ENGINES}, "
+                             f"got {self.engine!r}")
+        for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 1),
+                          ("smote_components", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"Classifier: {name} must be an integer >= {low}, "
+                                 f"got {value!r}")
+
+    # ------------------------------------------------------------------ data
+    def _network_input(self, spectra: SpectrumSet) -> np.ndarray:
+        """(n, 1, n_pixels) float32: edge-normalised flux, bad pixels 0."""
+        good = ~spectra.mask & (spectra.ivar > 0)
+        return edge_normalise(spectra.flux.astype(np.float64), good)[:, None, :]
+
+    def _class_index(self, spectra: SpectrumSet, what: str) -> np.ndarray:
+        """Index into ``classes_`` for each spectrum (-1 when its class is not modelled)."""
+        if spectra.classes is None:
+            raise ValueError(f"Classifier.fit: the {what} spectra have no classes")
+        names = list(spectra.class_names)
+        lookup = np.array([self.classes_.index(n) if n in self.classes_ else -1
+                           for n in names] + [-1])
+        return lookup[np.where(spectra.classes >= 0, spectra.classes, len(names))]
+
+    def _balance(self, x: np.ndarray, y: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if self.balance not in ("smote", "oversample"):
+            return x, y
+        from imblearn.over_sampling import SMOTE, RandomOverSampler
+
+        flat = x.reshape(len(x), -1)
+        seed = int(rng.integers(2**31))
+        if self.balance == "oversample":
+            out, y_out = RandomOverSampler(random_state=seed).fit_resample(flat, y)
+            return out.reshape(-1, *x.shape[1:]).astype(np.float32), y_out
+        k = int(min(5, np.bincount(y).min() - 1))
+        if k < 1:
+            raise ValueError("Classifier: SMOTE needs at least 2 training spectra in every "
+                             f"class, got counts {np.bincount(y).tolist()}")
+        smote = SMOTE(k_neighbors=k, random_state=seed)
+        if self.smote_space == "pixels":
+            out, y_out = smote.fit_resample(flat, y)
+            return out.reshape(-1, *x.shape[1:]).astype(np.float32), y_out
+        from sklearn.decomposition import PCA
+
+        pca = PCA(min(self.smote_components, *flat.shape), random_state=seed).fit(flat)
+        z, y_out = smote.fit_resample(pca.transform(flat), y)
+        # imbalanced-learn appends the synthetic samples after the originals: keep the
+        # originals exact and map only the new ones back to pixels
+        new = pca.inverse_transform(z[len(flat):])
+        out = np.concatenate([flat, new]).reshape(-1, *x.shape[1:]).astype(np.float32)
+        return out, y_out
+
+    def _prepare(self, spectra: SpectrumSet, *, adapt: bool) -> SpectrumSet:
+        if adapt and self.adapter is not None:
+            spectra = self.adapter.fit_transform(spectra)
+        if self.preprocess is not None:
+            spectra = self.preprocess.transform(spectra)
+        return spectra
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, train: SpectrumSet | str | PathLike, valid: Any = None,
+            target: Any = None) -> Classifier:
+        """Train on labelled ``train`` spectra; returns self.
+
+        ``valid``: labelled validation spectra of the training instrument (default: a
+        stratified ``valid_fraction`` of ``train``). ``target``: unlabelled spectra of the
+        instrument the model will classify (needed for ``adversarial=True``).
+        """
+        self._validate()
+        reset_fitted(self)
+        rng = np.random.default_rng(self.seed)
+        torch.manual_seed(self.seed)
+        train_set = read_rows(as_source(train), None)
+        if self.adapter is not None:
+            train_set = self.adapter.fit_transform(train_set)
+        if self.preprocess is not None:
+            train_set = self.preprocess.fit_transform(train_set)
+        if train_set.wave is None or np.ndim(train_set.wave) != 1:
+            raise ValueError("Classifier.fit: training spectra must share one wavelength "
+                             "grid; give a preprocess step (e.g. LineWindow or Resample)")
+        if train_set.classes is None:
+            raise ValueError("Classifier.fit: the training spectra have no classes")
+        self.classes_ = list(self.classes) if self.classes else list(train_set.class_names)
+        unknown = [c for c in self.classes_ if c not in train_set.class_names]
+        if unknown:
+            raise ValueError(f"Classifier.fit: classes {unknown} are not in the training set "
+                             f"(it has {list(train_set.class_names)})")
+        y_all = self._class_index(train_set, "training")
+        # spectra of other classes, and those the preprocessing left without data (e.g. a
+        # window they do not cover), do not train the model
+        keep = np.flatnonzero((y_all >= 0) & ((~train_set.mask).mean(axis=1) >= 0.5))
+        counts = np.bincount(y_all[keep], minlength=len(self.classes_))
+        if (counts == 0).any():
+            empty = [c for c, n in zip(self.classes_, counts, strict=True) if n == 0]
+            raise ValueError(f"Classifier.fit: no training spectra of classes {empty}")
+        if valid is None:
+            train_idx, valid_idx = _stratified_split(y_all[keep], self.valid_fraction, rng)
+            valid_set, train_set = train_set[keep[valid_idx]], train_set[keep[train_idx]]
+        else:
+            valid_set = self._prepare(read_rows(as_source(valid), None), adapt=True)
+            train_set = train_set[keep]
+        self.wave_ = np.asarray(train_set.wave, dtype=np.float64)
+        check_grid(valid_set, self.wave_, "validation spectra")
+        y_train = self._class_index(train_set, "training")
+        y_valid = self._class_index(valid_set, "validation")
+        valid_set, y_valid = valid_set[y_valid >= 0], y_valid[y_valid >= 0]
+        self.class_counts_ = np.bincount(y_train, minlength=len(self.classes_))
+        x_train = self._network_input(train_set)
+        x_train, y_train = self._balance(x_train, y_train, rng)
+        self.balanced_counts_ = np.bincount(y_train, minlength=len(self.classes_))
+        # noise augmentation: sigma of the network input per pixel (edge-normalised units)
+        sigma = _input_sigma(train_set)
+        if len(sigma) < len(x_train):  # synthetic (balanced) spectra borrow a typical sigma
+            extra = rng.integers(len(sigma), size=len(x_train) - len(sigma))
+            sigma = np.concatenate([sigma, sigma[extra]])
+
+        target_x = None
+        if self.adversarial:
+            if target is None:
+                raise ValueError("Classifier.fit: adversarial=True needs unlabelled target "
+                                 "spectra (fit(train, target=...))")
+            target_set = self._prepare(read_rows(as_source(target), None), adapt=False)
+            check_grid(target_set, self.wave_, "target spectra")
+            target_x = self._network_input(target_set)
+
+        self.device_ = resolve_device(self.device)
+        config = dict(self.model_config or {})
+        self.network_config_ = {"name": self.model, "n_pix": int(self.wave_.size),
+                                "n_labels": len(self.classes_), **config}
+        self.module_ = build_model(self.model, n_pix=self.wave_.size,
+                                   n_labels=len(self.classes_), **config)
+        weight = None
+        if self.balance == "weights":
+            weight = torch.as_tensor(len(y_train) / (len(self.classes_)
+                                                     * np.maximum(self.class_counts_, 1)),
+                                     dtype=torch.float32, device=self.device_)
+        trained = (_DomainAdversarial(self.module_, self.module_.n_features)
+                   if self.adversarial else self.module_)
+        dev = self.device_
+        ce = nn.CrossEntropyLoss(weight=weight)
+
+        def train_batches(epoch: int):
+            ramp = 2.0 / (1.0 + np.exp(-10.0 * epoch / max(self.epochs - 1, 1))) - 1.0
+            order = rng.permutation(len(x_train))
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start:start + self.batch_size]
+                xb = x_train[rows]
+                if self.augment_noise > 0:
+                    pick = rng.random(len(rows)) < self.augment_noise
+                    xb = xb + (pick[:, None, None] * rng.standard_normal(xb.shape)
+                               * sigma[rows]).astype(np.float32)
+                batch = [torch.as_tensor(xb, device=dev),
+                         torch.as_tensor(y_train[rows], device=dev)]
+                if target_x is not None:
+                    pick_t = rng.integers(len(target_x), size=len(rows))
+                    batch += [torch.as_tensor(target_x[pick_t], device=dev),
+                              self.adversarial_weight * ramp]
+                yield batch
+
+        def loss_fn(module: nn.Module, batch: list[Any]) -> torch.Tensor:
+            if len(batch) == 2 or not module.training:
+                return ce(module(batch[0]), batch[1])
+            x_s, y_s, x_t, strength = batch
+            net = module.network
+            f_s, f_t = net.embed(x_s), net.embed(x_t)
+            features = torch.cat([f_s, f_t])
+            domain = torch.cat([torch.zeros(len(f_s)), torch.ones(len(f_t))]).to(f_s.device)
+            bce = nn.functional.binary_cross_entropy_with_logits
+            # the discriminator learns to tell the domains apart (features held fixed) ...
+            d_loss = bce(module.domain(features.detach()).squeeze(1), domain)
+            # ... and the features learn to leave it at 50/50 (discriminator held fixed)
+            frozen = {k: v.detach() for k, v in module.domain.named_parameters()}
+            logits = torch.func.functional_call(module.domain, frozen, (features,))
+            confusion = bce(logits.squeeze(1), torch.full_like(domain, 0.5))
+            return ce(net.head(f_s), y_s) + d_loss + float(strength) * confusion
+
+        x_valid = self._network_input(valid_set)
+        valid_batches = [(torch.as_tensor(x_valid[s:s + 512], device=dev),
+                          torch.as_tensor(y_valid[s:s + 512], device=dev))
+                         for s in range(0, len(x_valid), 512)]
+        trainer = Trainer(trained, TrainerConfig(
+            epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay,
+            scheduler=self.scheduler, patience=self.patience, max_time=self.max_time,
+            progress=self.progress), self.device_)
+        self.history_ = trainer.fit(train_batches, lambda: valid_batches, loss_fn)
+        self.module_.eval()
+        proba, features = self._predict_arrays(valid_set)
+        from starlearn.evaluate.classification import classification_metrics
+
+        self.valid_metrics_ = classification_metrics(y_valid, proba, self.classes_)
+        train_features = self._predict_arrays(train_set[:2000])[1]
+        self.feature_mean_, self.feature_icov_, self.novelty_threshold_ = fit_novelty(
+            train_features, features)
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def _get_engine(self, work: int) -> Engine:
+        cached = getattr(self, "engine_", None)
+        if cached is not None and self.engine in ("auto", cached.name) and not (
+                self.engine == "auto" and cached.name == "torch"
+                and work >= AUTO_ONNX_MIN_WORK):
+            return cached
+        example = torch.randn(4, 1, self.wave_.size, generator=torch.Generator().manual_seed(0))
+        self.engine_ = make_engine(_Probabilities(self.module_), self.engine,
+                                   device=self.device_, example=example,
+                                   output_names=["proba", "features"], work=work)
+        return self.engine_
+
+    def _predict_arrays(self, spectra: SpectrumSet) -> tuple[np.ndarray, np.ndarray]:
+        engine = self._get_engine(len(spectra))
+        proba, features = engine.run(self._network_input(spectra))
+        return proba, features
+
+    def _inputs(self, spectra: Any) -> SpectrumSet:
+        check_is_fitted(self)
+        spectra = read_rows(as_source(spectra), None)
+        if self.preprocess is not None:
+            spectra = self.preprocess.transform(spectra)
+        check_grid(spectra, self.wave_, "input spectra")
+        return spectra
+
+    def predict_proba(self, spectra: SpectrumSet | str | PathLike) -> np.ndarray:
+        """Class probabilities (n_spectra, n_classes), columns in ``classes_`` order."""
+        return self._predict_arrays(self._inputs(spectra))[0]
+
+    def predict(self, spectra: SpectrumSet | str | PathLike) -> Table:
+        """The most probable class of each spectrum.
+
+        Returns
+        -------
+        astropy Table: ``id``, ``class`` (name), ``probability`` (of that class),
+        ``prob_<class>`` for every class, ``flags`` (bits: 2 far from the training data,
+        4 fewer than half the pixels usable, e.g. the window is not covered).
+        """
+        spectra = self._inputs(spectra)
+        proba, features = self._predict_arrays(spectra)
+        far = ~(novelty_distance(features, self.feature_mean_, self.feature_icov_)
+                <= self.novelty_threshold_)
+        few = (~spectra.mask).mean(axis=1) < 0.5
+        best = proba.argmax(axis=1)
+        table = Table({"id": np.asarray(spectra.ids, dtype=str),
+                       "class": np.asarray(self.classes_)[best],
+                       "probability": proba[np.arange(len(best)), best].astype(np.float32)})
+        for j, name in enumerate(self.classes_):
+            table[f"prob_{name}"] = proba[:, j].astype(np.float32)
+        table["flags"] = (np.where(far, FLAG_FAR_FROM_TRAINING, 0)
+                          | np.where(few, FLAG_FEW_GOOD_PIXELS, 0)).astype(np.int32)
+        return table
+
+    def features(self, spectra: SpectrumSet | str | PathLike) -> np.ndarray:
+        """The network's learned features (last hidden layer) of each spectrum."""
+        return self._predict_arrays(self._inputs(spectra))[1]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | PathLike) -> Path:
+        """Write the artifact folder (config.json, weights.safetensors, metrics, history).
+        The training-only ``adapter`` is recorded but not needed to predict."""
+        check_is_fitted(self)
+        params = self.get_params(deep=False)
+        params["preprocess"] = preprocess_to_config(self.preprocess)
+        params["adapter"] = preprocess_to_config(self.adapter)
+        config = {
+            "class": f"{type(self).__module__.rsplit('.', 1)[0]}.{type(self).__name__}",
+            "task": "classify", "params": params, "network": self.network_config_,
+            "grid": {"wave": self.wave_},
+            "classes": {"names": self.classes_, "counts": self.class_counts_,
+                        "balanced_counts": self.balanced_counts_},
+            "novelty": {"threshold": self.novelty_threshold_, "mean": self.feature_mean_,
+                        "icov": self.feature_icov_},
+            "training": {"epochs_run": len(self.history_),
+                         "seconds": self.history_[-1]["seconds"] if self.history_ else 0.0},
+        }
+        return write_artifact(path, config=config, tensors=self.module_.state_dict(),
+                              extra={"metrics.json": self.valid_metrics_,
+                                     "history.csv": history_csv(self.history_)})
+
+    @classmethod
+    def _from_artifact(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor],
+                       path: Path) -> Classifier:
+        import json
+
+        params = params_from_config(config, path, "classify")
+        params["adapter"] = preprocess_from_config(params.get("adapter"))
+        est = cls(**params)
+        net = dict(config["network"])
+        name, n_pix, n_labels = net.pop("name"), net.pop("n_pix"), net.pop("n_labels")
+        est.network_config_ = config["network"]
+        est.device_ = resolve_device(est.device)
+        est.module_ = build_model(name, n_pix=n_pix, n_labels=n_labels, **net)
+        est.module_.load_state_dict(tensors)
+        est.module_.eval()
+        est.classes_ = list(config["classes"]["names"])
+        est.class_counts_ = np.asarray(config["classes"]["counts"], dtype=np.int64)
+        est.balanced_counts_ = np.asarray(config["classes"]["balanced_counts"], dtype=np.int64)
+        est.wave_ = np.asarray(config["grid"]["wave"], dtype=np.float64)
+        novelty = config["novelty"]
+        est.novelty_threshold_ = float(novelty["threshold"])
+        est.feature_mean_ = np.asarray(novelty["mean"])
+        est.feature_icov_ = np.asarray(novelty["icov"])
+        metrics = path / "metrics.json"
+        est.valid_metrics_ = json.loads(metrics.read_text()) if metrics.exists() else {}
+        est.history_ = []
+        return est
+
+
+def _input_sigma(spectra: SpectrumSet) -> np.ndarray:
+    """Noise of the edge-normalised network input (n, 1, n_pixels) from the error spectra."""
+    good = ~spectra.mask & (spectra.ivar > 0)
+    sigma = np.where(good, 1.0 / np.sqrt(np.maximum(spectra.ivar, 1e-30)), 0.0)
+    level = np.array([np.median(np.abs(f[g])) if g.any() else 1.0
+                      for f, g in zip(spectra.flux, good, strict=True)])
+    return (sigma / np.maximum(level, 1e-30)[:, None]).astype(np.float32)[:, None, :]
+
+
+def _stratified_split(y: np.ndarray, fraction: float,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(train, valid) indices with ``fraction`` of every class held out (at least one)."""
+    train, valid = [], []
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        if rows.size < 2:
+            train.append(rows)
+            continue
+        t, v = split_rows(rows.size, fraction, rng) if rows.size >= 4 else (
+            np.arange(1, rows.size), np.arange(1))
+        train.append(rows[t])
+        valid.append(rows[v])
+    if not valid:
+        raise ValueError("Classifier.fit: too few training spectra to hold out a validation "
+                         "set; give valid=")
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(valid))
