@@ -69,7 +69,7 @@ def train_classifier(model: str, data: Path, valid: Path | None, output: Path,
     target = SpectrumSet.read(adapt_to) if adapt_to is not None else None
 
     window = None
-    if str(line).lower() != "none":
+    if line is None or str(line).lower() != "none":
         sampling: Any = "lamost"
         if target is not None and target.shared_wave and find_preset(target.wave) is not None:
             sampling = find_preset(target.wave)

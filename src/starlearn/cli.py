@@ -365,7 +365,7 @@ def predict(model_dir: Path, inputs: tuple[str, ...], output: Path, fmt: str,
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write every number to this JSON file.")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for residual plots.")
+              help="Folder for plots (residuals; confusion matrix for classifiers).")
 def evaluate(model_dir: Path, test: Path, json_path: Path | None, plots: Path | None) -> None:
     """Evaluate a saved model on a labelled test data set."""
     import json
@@ -375,7 +375,15 @@ def evaluate(model_dir: Path, test: Path, json_path: Path | None, plots: Path | 
     from starlearn.spectra import SpectrumSet
 
     estimator = load(model_dir)
-    if type(estimator).__name__ == "Autoencoder":
+    if type(estimator).__name__ == "Classifier":
+        from starlearn.evaluate.classification import evaluate_classifier, format_classification
+
+        result = evaluate_classifier(estimator, SpectrumSet.read(test), plots=plots)
+        click.echo(f"{estimator.model} on {result['n']} spectra:")
+        click.echo(format_classification(result))
+        if plots is not None:
+            click.echo(f"confusion matrix plot written to {plots / 'confusion.png'}")
+    elif type(estimator).__name__ == "Autoencoder":
         from starlearn.evaluate.autoencoder import evaluate_autoencoder
 
         result = evaluate_autoencoder(estimator, SpectrumSet.read(test))

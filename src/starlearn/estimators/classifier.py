@@ -308,11 +308,14 @@ class Classifier(SavedEstimator):
         y_all = self._class_index(train_set, "training")
         # spectra of other classes, and those the preprocessing left without data (e.g. a
         # window they do not cover), do not train the model
-        keep = np.flatnonzero((y_all >= 0) & ((~train_set.mask).mean(axis=1) >= 0.5))
+        usable = (~train_set.mask).mean(axis=1) >= 0.5
+        keep = np.flatnonzero((y_all >= 0) & usable)
         counts = np.bincount(y_all[keep], minlength=len(self.classes_))
         if (counts == 0).any():
             empty = [c for c, n in zip(self.classes_, counts, strict=True) if n == 0]
-            raise ValueError(f"Classifier.fit: no training spectra of classes {empty}")
+            raise ValueError(f"Classifier.fit: no usable training spectra of classes {empty} "
+                             f"({int((~usable).sum())} of {len(train_set)} spectra have fewer "
+                             "than half their pixels usable after preprocessing)")
         if valid is None:
             train_idx, valid_idx = _stratified_split(y_all[keep], self.valid_fraction, rng)
             valid_set, train_set = train_set[keep[valid_idx]], train_set[keep[train_idx]]
