@@ -67,3 +67,29 @@ def test_regressor_predicts_the_same_with_either_engine():
         assert_allclose(np.asarray(by_onnx[column]), np.asarray(by_torch[column]),
                         rtol=1e-3, atol=1e-4)
     assert np.array_equal(np.asarray(by_onnx["flags"]), np.asarray(by_torch["flags"]))
+
+
+@needs_onnx
+def test_export_command_writes_a_checked_onnx_file_that_predict_uses(tmp_path):
+    from click.testing import CliRunner
+
+    import starlearn as sl
+    from starlearn.cli import main
+
+    train, test = toy_set(n=200).split((0.8, 0.2), seed=1)
+    Regressor("starnet", epochs=2, progress=False, mc_samples=2,
+              engine="onnx").fit(train).save(tmp_path / "m")
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "m"), "--onnx"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m" / "model.onnx").exists()
+    model = sl.load(tmp_path / "m")
+    table = model.predict(test)
+    assert model.engine_.name == "onnx"
+    model.engine = "torch"
+    assert np.allclose(model.predict(test)["a"], table["a"], atol=1e-4)
+    # a stale export (weights changed since) is ignored with a warning
+    Regressor("starnet", epochs=1, progress=False, seed=5).fit(train).save(tmp_path / "m")
+    stale = sl.load(tmp_path / "m")
+    stale.engine = "onnx"
+    with pytest.warns(UserWarning, match="does not match the weights"):
+        stale.predict(test)

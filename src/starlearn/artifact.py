@@ -21,7 +21,8 @@ from safetensors.torch import load_file, save_file
 
 from starlearn._provenance import library_versions
 
-__all__ = ["SCHEMA_VERSION", "load", "read_artifact", "write_artifact"]
+__all__ = ["SCHEMA_VERSION", "load", "onnx_file", "read_artifact", "write_artifact",
+           "write_onnx"]
 
 SCHEMA_VERSION = 1
 """Version of the artifact layout written by this starlearn."""
@@ -85,6 +86,49 @@ def read_artifact(path: str | PathLike) -> tuple[dict[str, Any], dict[str, torch
     weights_file = path / "weights.safetensors"
     tensors = load_file(str(weights_file)) if weights_file.exists() else {}
     return config, tensors
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_onnx(path: str | PathLike, data: bytes) -> Path:
+    """Add ``model.onnx`` (an export of the weights in the folder) to an artifact, with
+    ``model.onnx.json`` recording the SHA-256 of the weights it was made from. Written
+    atomically (temporary file, then rename)."""
+    path = Path(path)
+    weights = path / "weights.safetensors"
+    if not weights.exists():
+        raise FileNotFoundError(f"{path}: no weights.safetensors to export")
+    tmp = path / "model.onnx.tmp"
+    tmp.write_bytes(data)
+    tmp.replace(path / "model.onnx")
+    record = {"weights_sha256": _sha256(weights), "onnx_sha256": _sha256(path / "model.onnx"),
+              "versions": library_versions()}
+    (path / "model.onnx.json").write_text(json.dumps(record, indent=1))
+    return path / "model.onnx"
+
+
+def onnx_file(path: str | PathLike) -> Path | None:
+    """The artifact's ``model.onnx`` if it was exported from the weights now in the folder
+    (checked by SHA-256), else None (a stale export is ignored with a warning)."""
+    path = Path(path)
+    model, record = path / "model.onnx", path / "model.onnx.json"
+    if not (model.exists() and record.exists()):
+        return None
+    info = json.loads(record.read_text())
+    if (info.get("weights_sha256") != _sha256(path / "weights.safetensors")
+            or info.get("onnx_sha256") != _sha256(model)):
+        warnings.warn(f"{model} does not match the weights in {path}; ignoring it "
+                      "(run 'starlearn export --onnx' again)", UserWarning, stacklevel=2)
+        return None
+    return model
 
 
 def load(path: str | PathLike) -> Any:

@@ -472,6 +472,23 @@ def reconstruct(model_dir: Path, inputs: tuple[str, ...], output: Path,
                f"({int(scores['odd'].sum())} odd, {len(rejects)} files rejected)")
 
 
+@main.command()
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--onnx", "to_onnx", is_flag=True, required=True,
+              help="Write model.onnx (ONNX Runtime) into the model folder.")
+def export(model_dir: Path, to_onnx: bool) -> None:
+    """Export a saved model's network (ONNX), checked against torch to 1e-4."""
+    from starlearn.artifact import load
+
+    estimator = load(model_dir)
+    try:
+        written = estimator.export_onnx(model_dir)
+    except NotImplementedError as err:
+        raise click.UsageError(str(err)) from None
+    click.echo(f"{written} written ({written.stat().st_size / 1e6:.1f} MB); it matches the "
+               "torch network to 1e-4 and is used by predict's onnx engine")
+
+
 @main.command("latent-map")
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))

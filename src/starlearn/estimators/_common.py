@@ -224,7 +224,44 @@ class SavedEstimator(BaseEstimator):
         from starlearn.artifact import read_artifact
 
         config, tensors = read_artifact(path)
-        return cls._from_artifact(config, tensors, Path(path))
+        estimator = cls._from_artifact(config, tensors, Path(path))
+        estimator.artifact_path_ = Path(path)
+        return estimator
+
+    def _get_engine(self, work: int | None = None) -> Any:
+        """The inference engine for ``self.engine`` and ``work`` network evaluations (built
+        once, then reused; "auto" upgrades from torch to ONNX when a large job comes; a
+        checked ``model.onnx`` in the artifact folder is used without exporting again)."""
+        from starlearn.artifact import onnx_file
+        from starlearn.infer.engine import AUTO_ONNX_MIN_WORK, make_engine
+
+        cached = getattr(self, "engine_", None)
+        upgrade = (self.engine == "auto" and cached is not None and cached.name == "torch"
+                   and work is not None and work >= AUTO_ONNX_MIN_WORK)
+        if cached is not None and self.engine in ("auto", cached.name) and not upgrade:
+            return cached
+        module, example, names = self._onnx_spec()
+        folder = getattr(self, "artifact_path_", None)
+        self.engine_ = make_engine(module, self.engine, device=self.device_, example=example,
+                                   output_names=names, work=work,
+                                   onnx_path=onnx_file(folder) if folder else None)
+        return self.engine_
+
+    def _onnx_spec(self) -> tuple[Any, Any, list[str]]:  # pragma: no cover - subclasses
+        """(module, example input, output names) of what prediction runs."""
+        raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
+
+    def export_onnx(self, path: str | PathLike) -> Any:
+        """Export the prediction network to ``model.onnx`` in the artifact folder ``path``
+        (which must hold this model's saved weights); the export is checked against torch
+        to 1e-4. Later loads of the folder use it for ``engine="onnx"``/"auto"."""
+        from starlearn.artifact import write_onnx
+        from starlearn.infer.engine import export_onnx
+
+        module, example, names = self._onnx_spec()
+        written = write_onnx(path, export_onnx(module, example, output_names=names))
+        self.artifact_path_ = written.parent
+        return written
 
     @classmethod
     def _from_artifact(cls, config: dict[str, Any], tensors: dict[str, Any],

@@ -34,7 +34,7 @@ from starlearn.estimators._common import (
     reset_fitted,
     split_rows,
 )
-from starlearn.infer.engine import AUTO_ONNX_MIN_WORK, ENGINES, Engine, make_engine
+from starlearn.infer.engine import ENGINES
 from starlearn.models import build_model, model_names
 from starlearn.spectra import SpectrumSet
 from starlearn.train.trainer import Trainer, TrainerConfig, resolve_device
@@ -417,17 +417,9 @@ class Classifier(SavedEstimator):
         return self
 
     # ------------------------------------------------------------------ prediction
-    def _get_engine(self, work: int) -> Engine:
-        cached = getattr(self, "engine_", None)
-        if cached is not None and self.engine in ("auto", cached.name) and not (
-                self.engine == "auto" and cached.name == "torch"
-                and work >= AUTO_ONNX_MIN_WORK):
-            return cached
+    def _onnx_spec(self) -> tuple[nn.Module, torch.Tensor, list[str]]:
         example = torch.randn(4, 1, self.wave_.size, generator=torch.Generator().manual_seed(0))
-        self.engine_ = make_engine(_Probabilities(self.module_), self.engine,
-                                   device=self.device_, example=example,
-                                   output_names=["proba", "features"], work=work)
-        return self.engine_
+        return _Probabilities(self.module_), example, ["proba", "features"]
 
     def _predict_arrays(self, spectra: SpectrumSet) -> tuple[np.ndarray, np.ndarray]:
         engine = self._get_engine(len(spectra))

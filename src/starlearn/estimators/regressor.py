@@ -28,7 +28,7 @@ from starlearn.estimators._common import (
     read_rows,
     reset_fitted,
 )
-from starlearn.infer.engine import AUTO_ONNX_MIN_WORK, ENGINES, Engine, make_engine
+from starlearn.infer.engine import ENGINES
 from starlearn.models import build_model
 from starlearn.spectra import SpectrumSet
 from starlearn.train.data import FluxScaler, iterate_batches, to_tensor
@@ -320,22 +320,11 @@ class Regressor(SavedEstimator):
         x, bad = self.flux_scaler_.transform(flux, mask, ivar)
         return np.stack([x, bad.astype(np.float32)] if self.mask_channel else [x], axis=1)
 
-    def _get_engine(self, work: int | None = None) -> Engine:
-        """The inference engine for ``self.engine`` and ``work`` network evaluations (built
-        once, then reused; "auto" upgrades to ONNX when a large job comes)."""
-        cached = getattr(self, "engine_", None)
-        if cached is not None and self.engine in ("auto", cached.name):
-            if not (self.engine == "auto" and cached.name == "torch" and work is not None
-                    and work >= AUTO_ONNX_MIN_WORK):
-                return cached
+    def _onnx_spec(self) -> tuple[torch.nn.Module, torch.Tensor, list[str]]:
         n_in = 2 if self.mask_channel else 1
         example = torch.randn(4, n_in, self.wave_.size,
                               generator=torch.Generator().manual_seed(0))
-        self.engine_ = make_engine(_LabelOutputs(self.module_), self.engine,
-                                   device=self.device_, example=example,
-                                   output_names=["mean", "log_var", "features"],
-                                   work=work)
-        return self.engine_
+        return _LabelOutputs(self.module_), example, ["mean", "log_var", "features"]
 
     def _predict_arrays(self, spectra: SpectrumSet, batch_size: int = 256,
                         mc: bool = True) -> dict[str, Any]:
