@@ -141,4 +141,6 @@ def load(path: str | PathLike) -> Any:
                          f"(class = {class_path!r})")
     module, _, name = class_path.rpartition(".")
     cls = getattr(importlib.import_module(module), name)
-    return cls._from_artifact(config, tensors, Path(path))
+    estimator = cls._from_artifact(config, tensors, Path(path))
+    estimator.artifact_path_ = Path(path)
+    return estimator
