@@ -173,7 +173,7 @@ def _load_config_file(path: Path | None) -> dict[str, object]:
 
 
 _TRAIN_DEFAULTS: dict[str, object] = {
-    "epochs": 20, "batch_size": 64, "lr": 1e-3, "patience": 8, "scheduler": "cosine",
+    "epochs": 16, "batch_size": 64, "lr": 1e-3, "patience": 8, "scheduler": "cosine",
     "valid_fraction": 0.1, "mc_samples": 16, "seed": 0, "device": "auto",
 }
 
@@ -193,7 +193,7 @@ _TRAIN_DEFAULTS: dict[str, object] = {
               default=None, help="Validation data set (default: hold out --valid-fraction).")
 @click.option("--valid-fraction", type=float, default=None, help="Held-out share [0.1].")
 @click.option("--epochs", type=int, default=None,
-              help="Maximum epochs [regress 20, autoencode 100, classify 40].")
+              help="Maximum epochs [regress 16, autoencode 100, classify 40].")
 @click.option("--batch-size", type=int, default=None, help="Batch size [64].")
 @click.option("--lr", type=float, default=None, help="Adam learning rate [1e-3].")
 @click.option("--patience", type=int, default=None, help="Early-stopping patience [8].")

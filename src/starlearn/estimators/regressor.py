@@ -113,7 +113,7 @@ class Regressor(SavedEstimator):
 
     def __init__(self, model: str = "starnet", labels: list[str] | None = None, *,
                  model_config: dict[str, Any] | None = None, preprocess: Any = None,
-                 epochs: int = 20, batch_size: int = 64, lr: float = 1e-3,
+                 epochs: int = 16, batch_size: int = 64, lr: float = 1e-3,
                  weight_decay: float = 0.0, scheduler: str = "cosine", patience: int = 8,
                  max_time: float | None = None, valid_fraction: float = 0.1,
                  mask_channel: bool = False, augment_noise: float = 0.0,
