@@ -93,3 +93,34 @@ def test_export_command_writes_a_checked_onnx_file_that_predict_uses(tmp_path):
     stale.engine = "onnx"
     with pytest.warns(UserWarning, match="does not match the weights"):
         stale.predict(test)
+
+
+@needs_onnx
+def test_int8_export_for_a_classifier_keeps_its_answers(tmp_path):
+    from click.testing import CliRunner
+
+    import starlearn as sl
+    from starlearn.cli import main
+    from starlearn.estimators import Classifier
+    from starlearn.preprocess import LineWindow
+    from starlearn.synth import generate
+
+    spectra = generate("ondrejov-halpha", 400, seed=6, snr=(40, 120),
+                       class_fractions=(0.4, 0.4, 0.2))
+    Classifier(preprocess=LineWindow(), epochs=8, progress=False,
+               model_config={"blocks": [[8, 8], [16, 16]], "dense": [32], "dropout": 0.0}
+               ).fit(spectra[:300]).save(tmp_path / "clf")
+    spectra[:200].write(tmp_path / "calib.h5")
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "clf"), "--onnx", "--int8",
+                                       "--calibration", str(tmp_path / "calib.h5")])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "model.int8.onnx written" in result.output
+    model = sl.load(tmp_path / "clf")
+    fp32 = model.predict_proba(spectra[300:])
+    model.engine = "onnx-int8"
+    int8 = model.predict_proba(spectra[300:])
+    assert model.engine_.name == "onnx-int8"
+    assert np.abs(int8 - fp32).max() < 0.1
+    assert np.mean(int8.argmax(1) == fp32.argmax(1)) > 0.95
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "clf"), "--onnx", "--int8"])
+    assert result.exit_code != 0 and "--calibration" in result.output

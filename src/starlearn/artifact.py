@@ -98,28 +98,30 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_onnx(path: str | PathLike, data: bytes) -> Path:
-    """Add ``model.onnx`` (an export of the weights in the folder) to an artifact, with
-    ``model.onnx.json`` recording the SHA-256 of the weights it was made from. Written
-    atomically (temporary file, then rename)."""
+def write_onnx(path: str | PathLike, data: bytes, name: str = "model.onnx",
+               extra: dict[str, Any] | None = None) -> Path:
+    """Add ``name`` (an ONNX export of the weights in the folder: ``model.onnx``, or
+    ``model.int8.onnx`` quantised) to an artifact, with ``<name>.json`` recording the
+    SHA-256 of the weights it was made from (and ``extra``). Written atomically (temporary
+    file, then rename)."""
     path = Path(path)
     weights = path / "weights.safetensors"
     if not weights.exists():
         raise FileNotFoundError(f"{path}: no weights.safetensors to export")
-    tmp = path / "model.onnx.tmp"
+    tmp = path / f"{name}.tmp"
     tmp.write_bytes(data)
-    tmp.replace(path / "model.onnx")
-    record = {"weights_sha256": _sha256(weights), "onnx_sha256": _sha256(path / "model.onnx"),
-              "versions": library_versions()}
-    (path / "model.onnx.json").write_text(json.dumps(record, indent=1))
-    return path / "model.onnx"
+    tmp.replace(path / name)
+    record = {"weights_sha256": _sha256(weights), "onnx_sha256": _sha256(path / name),
+              "versions": library_versions(), **_plain(extra or {})}
+    (path / f"{name}.json").write_text(json.dumps(record, indent=1))
+    return path / name
 
 
-def onnx_file(path: str | PathLike) -> Path | None:
-    """The artifact's ``model.onnx`` if it was exported from the weights now in the folder
-    (checked by SHA-256), else None (a stale export is ignored with a warning)."""
+def onnx_file(path: str | PathLike, name: str = "model.onnx") -> Path | None:
+    """The artifact's ONNX file ``name`` if it was exported from the weights now in the
+    folder (checked by SHA-256), else None (a stale export is ignored with a warning)."""
     path = Path(path)
-    model, record = path / "model.onnx", path / "model.onnx.json"
+    model, record = path / name, path / f"{name}.json"
     if not (model.exists() and record.exists()):
         return None
     info = json.loads(record.read_text())

@@ -193,12 +193,12 @@ _TRAIN_DEFAULTS: dict[str, object] = {
               default=None, help="Validation data set (default: hold out --valid-fraction).")
 @click.option("--valid-fraction", type=float, default=None, help="Held-out share [0.1].")
 @click.option("--epochs", type=int, default=None,
-              help="Maximum epochs [regress 16, autoencode 100, classify 40].")
+              help="Maximum epochs [regress 16, autoencode 100, classify 30].")
 @click.option("--batch-size", type=int, default=None, help="Batch size [64].")
 @click.option("--lr", type=float, default=None, help="Adam learning rate [1e-3].")
 @click.option("--patience", type=int, default=None, help="Early-stopping patience [8].")
 @click.option("--scheduler", type=click.Choice(["plateau", "cosine", "none"]), default=None,
-              help="Learning-rate schedule [regress: cosine; others: plateau].")
+              help="Learning-rate schedule [regress, classify: cosine; autoencode: plateau].")
 @click.option("--max-time", type=float, default=None, help="Stop training after N seconds.")
 @click.option("--mask-channel", is_flag=True, default=None,
               help="Give the bad-pixel mask to the network.")
@@ -331,32 +331,58 @@ def _echo_regression_summary(estimator: object) -> None:
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output table: .csv, .parquet or .fits.")
+              help="Output catalogue: .parquet, .fits or .csv.")
 @click.option("--format", "fmt", default="auto", show_default=True,
               help="Reader format for spectrum files, or 'auto'.")
+@click.option("--engine", type=click.Choice(["auto", "torch", "onnx", "onnx-int8"]),
+              default="auto",
+              show_default=True, help="Inference backend.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes (local, or Dask workers with --scheduler local).")
+@click.option("--scheduler", default=None,
+              help="Run on Dask: 'local' (a LocalCluster) or a scheduler address "
+                   "(tcp://HOST:PORT).")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run (its OUTPUT.parts folder).")
+@click.option("--part-size", type=int, default=500, show_default=True,
+              help="Files per part (data sets: 40x as many rows per part).")
+@click.option("--keep-parts", is_flag=True,
+              help="Keep the OUTPUT.parts folder (plan, manifest, parts) after merging.")
 @click.option("--overwrite", is_flag=True)
 @click.option("--quiet", is_flag=True)
-def predict(model_dir: Path, inputs: tuple[str, ...], output: Path, fmt: str,
-            overwrite: bool, quiet: bool) -> None:
-    """Predict with a saved model for data sets (.h5) or spectrum files (FITS, text)."""
-    from astropy.table import vstack
+def predict(model_dir: Path, inputs: tuple[str, ...], output: Path, fmt: str, engine: str,
+            workers: int, scheduler: str | None, resume: bool, part_size: int,
+            keep_parts: bool, overwrite: bool, quiet: bool) -> None:
+    """Predict with a saved model for data sets (.h5) or spectrum files (FITS, text).
 
-    from starlearn.artifact import load
-    from starlearn.io.ingest import load_spectra
+    INPUTS are files, folders, glob patterns, list files (.lst) or HDF5 data sets. The run
+    is split into parts written atomically with a manifest: --resume after a crash or kill
+    continues it, and the catalogue has each input exactly once. Files that cannot be used
+    go to OUTPUT_STEM.rejects.csv with the reason.
+    """
+    import shutil
 
-    if output.exists() and not overwrite:
+    from starlearn.infer.runner import run_archive
+
+    parts = output.with_name(output.name + ".parts")
+    if output.exists() and not (overwrite or resume):
         raise click.UsageError(f"{output} exists; pass --overwrite to replace it")
-    estimator = load(model_dir)
-    estimator.progress = not quiet
-    groups, rejects = load_spectra(inputs, format=None if fmt == "auto" else fmt,
-                                   progress=not quiet)
-    table = vstack([estimator.predict(g) for g in groups])
-    table.meta["model"] = str(model_dir)
-    table.write(output, overwrite=True)
-    click.echo(f"{len(table)} predictions written to {output} "
-               f"({int((table['flags'] > 0).sum())} flagged, {len(rejects)} files rejected)")
-    for path, reason in rejects[:10]:
-        click.echo(f"  rejected {path}: {reason}")
+    if parts.exists() and not resume:
+        if not overwrite:
+            raise click.UsageError(f"{parts} holds an interrupted run: pass --resume to "
+                                   "continue it, or --overwrite to start again")
+        shutil.rmtree(parts)
+    if part_size < 1 or workers < 1:
+        raise click.UsageError("--part-size and --workers must be at least 1")
+    summary = run_archive(model_dir, inputs, output, engine=engine, workers=workers,
+                          scheduler=scheduler, resume=resume,
+                          fmt=None if fmt == "auto" else fmt, files_per_part=part_size,
+                          rows_per_part=40 * part_size, progress=not quiet)
+    if not keep_parts:
+        shutil.rmtree(parts, ignore_errors=True)
+    click.echo(str(summary))
+    if summary.rejects is not None:
+        click.echo(f"rejected inputs and reasons: {summary.rejects}")
 
 
 @main.command()
@@ -476,17 +502,30 @@ def reconstruct(model_dir: Path, inputs: tuple[str, ...], output: Path,
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--onnx", "to_onnx", is_flag=True, required=True,
               help="Write model.onnx (ONNX Runtime) into the model folder.")
-def export(model_dir: Path, to_onnx: bool) -> None:
+@click.option("--int8", is_flag=True,
+              help="Also write model.int8.onnx, quantised to int8 (engine onnx-int8).")
+@click.option("--calibration", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="--int8: spectra (.h5) to calibrate the quantisation on.")
+@click.option("--n-calibration", type=int, default=512, show_default=True)
+def export(model_dir: Path, to_onnx: bool, int8: bool, calibration: Path | None,
+           n_calibration: int) -> None:
     """Export a saved model's network (ONNX), checked against torch to 1e-4."""
     from starlearn.artifact import load
 
+    if int8 and calibration is None:
+        raise click.UsageError("--int8 needs --calibration DATA.h5 (representative spectra)")
     estimator = load(model_dir)
     try:
-        written = estimator.export_onnx(model_dir)
+        out = estimator.export_onnx(model_dir, int8_calibration=calibration if int8 else None,
+                                    n_calibration=n_calibration)
     except NotImplementedError as err:
-        raise click.UsageError(str(err)) from None
-    click.echo(f"{written} written ({written.stat().st_size / 1e6:.1f} MB); it matches the "
-               "torch network to 1e-4 and is used by predict's onnx engine")
+        raise click.UsageError(f"{type(estimator).__name__} models have no ONNX export "
+                               f"({err})") from None
+    click.echo(f"{out['onnx']} written ({out['onnx'].stat().st_size / 1e6:.1f} MB); it "
+               "matches the torch network to 1e-4 and is used by predict's onnx engine")
+    if "int8" in out:
+        click.echo(f"{out['int8']} written (int8; largest output difference on the "
+                   f"calibration spectra {out['int8_max_diff']:.3g}); use --engine onnx-int8")
 
 
 @main.command("latent-map")

@@ -242,26 +242,50 @@ class SavedEstimator(BaseEstimator):
             return cached
         module, example, names = self._onnx_spec()
         folder = getattr(self, "artifact_path_", None)
-        self.engine_ = make_engine(module, self.engine, device=self.device_, example=example,
-                                   output_names=names, work=work,
-                                   onnx_path=onnx_file(folder) if folder else None)
+        self.engine_ = make_engine(
+            module, self.engine, device=self.device_, example=example, output_names=names,
+            work=work, onnx_path=onnx_file(folder) if folder else None,
+            int8_path=onnx_file(folder, "model.int8.onnx") if folder else None)
         return self.engine_
 
     def _onnx_spec(self) -> tuple[Any, Any, list[str]]:  # pragma: no cover - subclasses
         """(module, example input, output names) of what prediction runs."""
         raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
 
-    def export_onnx(self, path: str | PathLike) -> Any:
+    def _network_batch(self, spectra: Any) -> np.ndarray:  # pragma: no cover - subclasses
+        """Network input (n, channels, n_pixels) for spectra as ``predict`` gets them."""
+        raise NotImplementedError
+
+    def export_onnx(self, path: str | PathLike, int8_calibration: Any = None,
+                    n_calibration: int = 512) -> dict[str, Any]:
         """Export the prediction network to ``model.onnx`` in the artifact folder ``path``
         (which must hold this model's saved weights); the export is checked against torch
-        to 1e-4. Later loads of the folder use it for ``engine="onnx"``/"auto"."""
+        to 1e-4. Later loads of the folder use it for ``engine="onnx"``/"auto".
+
+        With ``int8_calibration`` (spectra as ``predict`` takes them), also write
+        ``model.int8.onnx``, quantised with the first ``n_calibration`` of them, for
+        ``engine="onnx-int8"``. Returns {"onnx": path[, "int8": path, "int8_max_diff":
+        largest output difference on the calibration spectra]}.
+        """
         from starlearn.artifact import write_onnx
         from starlearn.infer.engine import export_onnx
 
         module, example, names = self._onnx_spec()
-        written = write_onnx(path, export_onnx(module, example, output_names=names))
-        self.artifact_path_ = written.parent
-        return written
+        data = export_onnx(module, example, output_names=names)
+        out: dict[str, Any] = {"onnx": write_onnx(path, data)}
+        if int8_calibration is not None:
+            from starlearn.infer.quantize import quantize_int8
+
+            spectra = read_rows(as_source(int8_calibration), None)
+            x = self._network_batch(spectra[:n_calibration])
+            int8, diff = quantize_int8(data, x)
+            out["int8"] = write_onnx(path, int8, "model.int8.onnx",
+                                     extra={"calibration_spectra": len(x),
+                                            "max_output_diff": diff})
+            out["int8_max_diff"] = diff
+        self.artifact_path_ = out["onnx"].parent
+        self.__dict__.pop("engine_", None)
+        return out
 
     @classmethod
     def _from_artifact(cls, config: dict[str, Any], tensors: dict[str, Any],

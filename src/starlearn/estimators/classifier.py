@@ -144,7 +144,9 @@ class Classifier(SavedEstimator):
     adversarial_weight : float
         Weight of the domain loss (ramped up from 0 during training).
     epochs, batch_size, lr, weight_decay, scheduler, patience, max_time
-        Optimisation (Adam, early stopping on the validation cross-entropy).
+        Optimisation (Adam with a cosine learning-rate decay by default; the epoch with the
+        lowest validation cross-entropy is kept, early stopping after ``patience`` epochs
+        without improvement).
     valid_fraction : float
         Share of the training set held out (stratified by class) when ``valid`` is not given.
     augment_noise : float
@@ -173,8 +175,8 @@ class Classifier(SavedEstimator):
                  model_config: dict[str, Any] | None = None, preprocess: Any = None,
                  adapter: Any = None, balance: str | None = None, smote_space: str = "pca",
                  smote_components: int = 20, adversarial: bool = False,
-                 adversarial_weight: float = 0.3, epochs: int = 40, batch_size: int = 64,
-                 lr: float = 1e-3, weight_decay: float = 0.0, scheduler: str = "plateau",
+                 adversarial_weight: float = 0.3, epochs: int = 30, batch_size: int = 64,
+                 lr: float = 1e-3, weight_decay: float = 0.0, scheduler: str = "cosine",
                  patience: int = 8, max_time: float | None = None,
                  valid_fraction: float = 0.15, augment_noise: float = 0.5,
                  device: str = "auto", engine: str = "auto", seed: int = 0,
@@ -417,6 +419,9 @@ class Classifier(SavedEstimator):
         return self
 
     # ------------------------------------------------------------------ prediction
+    def _network_batch(self, spectra: SpectrumSet) -> np.ndarray:
+        return self._network_input(self._inputs(spectra))
+
     def _onnx_spec(self) -> tuple[nn.Module, torch.Tensor, list[str]]:
         example = torch.randn(4, 1, self.wave_.size, generator=torch.Generator().manual_seed(0))
         return _Probabilities(self.module_), example, ["proba", "features"]

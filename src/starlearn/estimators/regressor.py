@@ -320,6 +320,12 @@ class Regressor(SavedEstimator):
         x, bad = self.flux_scaler_.transform(flux, mask, ivar)
         return np.stack([x, bad.astype(np.float32)] if self.mask_channel else [x], axis=1)
 
+    def _network_batch(self, spectra: SpectrumSet) -> np.ndarray:
+        if self.preprocess is not None:
+            spectra = self.preprocess.transform(spectra)
+        check_grid(spectra, self.wave_, "input spectra")
+        return self._network_input(spectra.flux, spectra.mask, spectra.ivar)
+
     def _onnx_spec(self) -> tuple[torch.nn.Module, torch.Tensor, list[str]]:
         n_in = 2 if self.mask_channel else 1
         example = torch.randn(4, n_in, self.wave_.size,

@@ -32,7 +32,7 @@ from torch import nn
 __all__ = ["AUTO_ONNX_MIN_WORK", "ENGINES", "Engine", "OnnxEngine", "TorchEngine", "export_onnx",
            "make_engine", "onnx_available"]
 
-ENGINES = ("auto", "torch", "onnx")
+ENGINES = ("auto", "torch", "onnx", "onnx-int8")
 AUTO_ONNX_MIN_WORK = 4096
 """Network evaluations (spectra x noise draws) from which "auto" exports to ONNX."""
 
@@ -174,11 +174,12 @@ def make_engine(module: nn.Module, kind: str = "auto", *, device: torch.device |
                 example: torch.Tensor | None = None, onnx_path: str | os.PathLike | None = None,
                 output_names: Sequence[str] | None = None, work: int | None = None,
                 **options: Any) -> Engine:
-    """An engine for ``module``: ``kind`` "torch", "onnx" or "auto" (see module docstring;
-    ``work`` is the expected number of network evaluations, None = many).
+    """An engine for ``module``: ``kind`` "torch", "onnx", "onnx-int8" or "auto" (see module
+    docstring; ``work`` is the expected number of network evaluations, None = many).
 
     For ONNX, an existing ``onnx_path`` file is used as is; otherwise the module is exported
-    in memory from ``example``.
+    in memory from ``example``. "onnx-int8" runs the quantised file ``int8_path`` (given in
+    ``options``; made by :func:`starlearn.infer.quantize.quantize_int8`).
     """
     if kind not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {kind!r}")
@@ -189,6 +190,14 @@ def make_engine(module: nn.Module, kind: str = "auto", *, device: torch.device |
         kind = "onnx" if device.type == "cpu" and onnx_available() and worth else "torch"
     if kind == "torch":
         return TorchEngine(module, device, options.get("batch_size"))
+    if kind == "onnx-int8":
+        int8 = options.get("int8_path")
+        if int8 is None or not Path(int8).exists():
+            raise ValueError("the onnx-int8 engine needs a quantised model: run "
+                             "'starlearn export MODEL --onnx --int8 --calibration DATA.h5'")
+        engine = OnnxEngine(int8, options.get("threads"))
+        engine.name = "onnx-int8"
+        return engine
     if have_file:
         return OnnxEngine(onnx_path, options.get("threads"))
     if example is None:

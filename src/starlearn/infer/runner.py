@@ -1,0 +1,386 @@
+"""Archive runner: predict with a saved model over many files, resumably, locally or on Dask.
+
+The inputs (spectrum files found in folders, globs or list files, and HDF5 data sets) are
+split into *parts*: a fixed number of files, or a fixed range of rows of a data set. Each
+part is read, preprocessed with the model's saved pipeline and predicted by one worker,
+which writes ``part-NNNNN.parquet`` (and ``rejects-NNNNN.csv`` for files it could not use)
+atomically (temporary file, then rename). The driver appends a line to ``manifest.jsonl``
+when a part is finished. The plan (which inputs go in which part) is written first, so that
+``resume=True`` after a crash or ``kill -9`` redoes exactly the parts without a manifest
+line, and the merged catalogue holds every input exactly once.
+
+Workers are local processes (``concurrent.futures``) or the workers of a
+``dask.distributed`` cluster (``scheduler="local"`` starts a LocalCluster, an address such
+as ``tcp://host:8786`` connects to a running one). Each worker loads the model once and
+runs its engine with ``cores / workers`` threads, so reading, preprocessing and inference
+of different parts overlap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ArchiveSummary", "Part", "plan_parts", "run_archive"]
+
+PLAN_VERSION = 1
+
+
+@dataclass
+class Part:
+    """One unit of work: files, or rows ``[start, stop)`` of one data set."""
+
+    index: int
+    files: list[str] = field(default_factory=list)
+    dataset: str | None = None
+    start: int = 0
+    stop: int = 0
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.files) if self.dataset is None else self.stop - self.start
+
+
+@dataclass
+class ArchiveSummary:
+    """What a run produced."""
+
+    output: Path
+    rejects: Path | None
+    parts: int
+    parts_skipped: int
+    spectra: int
+    rejected: int
+    flagged: int
+    seconds: float
+
+    def __str__(self) -> str:
+        resumed = f", {self.parts_skipped} parts already done" if self.parts_skipped else ""
+        return (f"{self.spectra} spectra predicted ({self.flagged} flagged), "
+                f"{self.rejected} inputs rejected, {self.parts} parts{resumed}, "
+                f"{self.seconds:.0f} s -> {self.output}")
+
+
+def plan_parts(inputs: Sequence[str], *, files_per_part: int = 500,
+               rows_per_part: int = 20_000) -> list[Part]:
+    """Split expanded inputs into parts (files in order; data sets by row ranges)."""
+    from starlearn.io.dataset import open_dataset
+
+    parts: list[Part] = []
+    files: list[str] = []
+
+    def flush() -> None:
+        if files:
+            parts.append(Part(len(parts), files=list(files)))
+            files.clear()
+
+    for path in inputs:
+        if path.lower().endswith((".h5", ".hdf5")):
+            flush()
+            with open_dataset(path) as store:
+                n = len(store)
+            for start in range(0, n, rows_per_part):
+                parts.append(Part(len(parts), dataset=path, start=start,
+                                  stop=min(n, start + rows_per_part)))
+        else:
+            files.append(path)
+            if len(files) >= files_per_part:
+                flush()
+    flush()
+    return parts
+
+
+def _digest(parts: Iterable[Part]) -> str:
+    text = json.dumps([asdict(p) for p in parts], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------- worker side
+_MODELS: dict[tuple[str, str, int], Any] = {}
+
+
+def _model(model_dir: str, engine: str, threads: int) -> Any:
+    """The model of ``model_dir``, loaded once per worker process."""
+    key = (model_dir, engine, threads)
+    if key not in _MODELS:
+        import torch
+
+        from starlearn.artifact import load
+
+        torch.set_num_threads(max(1, threads))
+        model = load(model_dir)
+        model.engine = engine
+        model.progress = False
+        _MODELS[key] = model
+    return _MODELS[key]
+
+
+def _read_part(part: Part, fmt: str | None) -> tuple[list[Any], list[tuple[str, str]]]:
+    from starlearn.io.dataset import open_dataset
+    from starlearn.io.fitsutil import ReadError
+    from starlearn.io.registry import read
+
+    if part.dataset is not None:
+        with open_dataset(part.dataset) as store:
+            return [store.read(slice(part.start, part.stop))], []
+    sets, rejects = [], []
+    for path in part.files:
+        try:
+            sets.append(read(path, format=fmt))
+        except ReadError as err:
+            rejects.append((path, err.reason))
+        except (ValueError, OSError) as err:
+            rejects.append((path, str(err)))
+    return sets, rejects
+
+
+def _predict_sets(model: Any, sets: list[Any]) -> tuple[list[Any], list[tuple[str, str]]]:
+    """Predict groups of spectra; a group that fails is retried spectrum by spectrum so that
+    one bad input is rejected with its reason and the others go through."""
+    from starlearn.spectra import SpectrumSet
+
+    tables, rejects = [], []
+    groups: dict[tuple[int, bool], list[Any]] = {}
+    for s in sets:
+        groups.setdefault((s.n_pix, s.shared_wave), []).append(s)
+    def predict(spectra: Any) -> Any:
+        table = model.predict(spectra)
+        if "file" in spectra.meta.colnames and "file" not in table.colnames:
+            table["file"] = np.asarray(spectra.meta["file"], dtype=str)
+        return table
+
+    for group in groups.values():
+        try:
+            tables.append(predict(SpectrumSet.concat(group)))
+            continue
+        except (ValueError, FloatingPointError):
+            pass
+        for s in group:
+            try:
+                tables.append(predict(s))
+            except (ValueError, FloatingPointError) as err:
+                source = s.meta["file"][0] if "file" in s.meta.colnames else s.ids[0]
+                rejects.append((str(source), str(err)))
+    return tables, rejects
+
+
+def run_part(model_dir: str, part: Part, parts_dir: str, engine: str, threads: int,
+             fmt: str | None) -> dict[str, Any]:
+    """Worker task: read, preprocess and predict one part; write its files atomically;
+    return its manifest record."""
+    from astropy.table import Table, vstack
+
+    t0 = time.perf_counter()
+    model = _model(model_dir, engine, threads)
+    sets, rejects = _read_part(part, fmt)
+    if part.dataset is not None:
+        # one data set shares one grid: a failure concerns all its rows
+        try:
+            tables, more = [model.predict(sets[0])], []
+        except (ValueError, FloatingPointError) as err:
+            tables, more = [], [(f"{part.dataset}[{part.start}:{part.stop}]", str(err))]
+    else:
+        tables, more = _predict_sets(model, sets) if sets else ([], [])
+    rejects += more
+    table = vstack(tables) if tables else Table()
+    folder = Path(parts_dir)
+    name = f"part-{part.index:05d}.parquet"
+    if len(table):
+        table.meta.clear()
+        _atomic_write(folder / name, lambda p: table.write(p, format="parquet"))
+    if rejects:
+        rej = Table(rows=rejects, names=("input", "reason"), dtype=(str, str))
+        _atomic_write(folder / f"rejects-{part.index:05d}.csv",
+                      lambda p: rej.write(p, format="ascii.csv"))
+    flagged = int(np.sum(np.asarray(table["flags"]) > 0)) if "flags" in table.colnames else 0
+    return {"part": part.index, "inputs": part.n_inputs, "rows": len(table),
+            "rejected": len(rejects), "flagged": flagged,
+            "file": name if len(table) else None, "seconds": time.perf_counter() - t0}
+
+
+# ---------------------------------------------------------------------- driver side
+def _parts_dir(output: Path) -> Path:
+    return output.with_name(output.name + ".parts")
+
+
+def _load_or_write_plan(folder: Path, parts: list[Part], model_dir: str,
+                        resume: bool) -> None:
+    plan_file = folder / "plan.json"
+    digest = _digest(parts)
+    if plan_file.exists():
+        if not resume:
+            raise FileExistsError(f"{folder} holds an earlier run; pass resume=True "
+                                  "(--resume) to continue it, or remove the folder")
+        plan = json.loads(plan_file.read_text())
+        if plan.get("digest") != digest:
+            raise ValueError(f"{folder}: the earlier run had other inputs or part sizes; "
+                             "resume needs the same inputs (or remove the folder)")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"version": PLAN_VERSION, "model": str(model_dir), "digest": digest,
+              "parts": [asdict(p) for p in parts]}
+    _atomic_write(plan_file, lambda p: p.write_text(json.dumps(record)))
+
+
+def _done_parts(folder: Path) -> dict[int, dict[str, Any]]:
+    done: dict[int, dict[str, Any]] = {}
+    manifest = folder / "manifest.jsonl"
+    if not manifest.exists():
+        return done
+    for line in manifest.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill: that part is redone
+        if record.get("file") is None or (folder / record["file"]).exists():
+            done[int(record["part"])] = record
+    return done
+
+
+def _append_manifest(folder: Path, record: dict[str, Any]) -> None:
+    with open(folder / "manifest.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _execute(todo: list[Part], task: Callable[[Part], dict[str, Any]], workers: int,
+             scheduler: str | None,
+             on_done: Callable[[dict[str, Any]], None]) -> None:
+    if scheduler is not None:
+        from dask.distributed import Client, LocalCluster, as_completed
+
+        cluster = (LocalCluster(n_workers=workers, threads_per_worker=1,
+                                processes=True, dashboard_address=None)
+                   if scheduler == "local" else None)
+        try:
+            with Client(cluster if cluster is not None else scheduler) as client:
+                futures = [client.submit(task, part, pure=False) for part in todo]
+                for future in as_completed(futures):
+                    on_done(future.result())
+        finally:
+            if cluster is not None:
+                cluster.close()
+        return
+    if workers <= 1:
+        for part in todo:
+            on_done(task(part))
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(task, part) for part in todo]
+        for future in as_completed(futures):
+            on_done(future.result())
+
+
+class _Task:
+    """A picklable ``run_part`` with its fixed arguments."""
+
+    def __init__(self, model_dir: str, parts_dir: str, engine: str, threads: int,
+                 fmt: str | None) -> None:
+        self.args = (model_dir, parts_dir, engine, threads, fmt)
+
+    def __call__(self, part: Part) -> dict[str, Any]:
+        model_dir, parts_dir, engine, threads, fmt = self.args
+        return run_part(model_dir, part, parts_dir, engine, threads, fmt)
+
+
+def _merge(folder: Path, parts: list[Part], output: Path) -> tuple[int, Path | None]:
+    from astropy.table import Table, vstack
+
+    done = _done_parts(folder)
+    tables = [Table.read(folder / done[p.index]["file"], format="parquet")
+              for p in parts if done[p.index]["file"] is not None]
+    table = vstack(tables) if tables else Table()
+    fmt = {".parquet": "parquet", ".fits": "fits", ".csv": "ascii.csv",
+           ".ecsv": "ascii.ecsv"}.get(output.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{output}: output must end in .parquet, .fits, .csv or .ecsv")
+    _atomic_write(output, lambda p: table.write(p, format=fmt, overwrite=True))
+    rejects = [Table.read(f, format="ascii.csv") for f in sorted(folder.glob("rejects-*.csv"))
+               if int(f.stem.split("-")[1]) in done]
+    rejects_path = None
+    if rejects:
+        rejects_path = output.with_name(output.stem + ".rejects.csv")
+        merged = vstack(rejects)
+        _atomic_write(rejects_path, lambda p: merged.write(p, format="ascii.csv",
+                                                           overwrite=True))
+    return len(table), rejects_path
+
+
+def run_archive(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike],
+                output: str | os.PathLike, *, engine: str = "auto", workers: int = 1,
+                scheduler: str | None = None, resume: bool = False, fmt: str | None = None,
+                files_per_part: int = 500, rows_per_part: int = 20_000,
+                progress: bool = True) -> ArchiveSummary:
+    """Predict with the model in ``model_dir`` for every input; write the merged catalogue
+    ``output`` (.parquet, .fits, .csv) and ``<output stem>.rejects.csv``.
+
+    Parameters
+    ----------
+    inputs : paths, folders, glob patterns, list files (.lst) or HDF5 data sets.
+    engine : "auto", "torch" or "onnx" (see :mod:`starlearn.infer.engine`).
+    workers : local worker processes (or Dask workers for ``scheduler="local"``).
+    scheduler : None (local processes), "local" (a Dask LocalCluster) or a Dask scheduler
+        address ("tcp://host:8786").
+    resume : continue the run whose parts folder (``<output>.parts``) exists.
+    fmt : reader format for spectrum files (None = identify from content).
+    """
+    from tqdm import tqdm
+
+    from starlearn.io.ingest import expand_inputs
+
+    t0 = time.perf_counter()
+    output = Path(output)
+    paths = expand_inputs([os.fspath(i) for i in inputs])
+    if not paths:
+        raise FileNotFoundError(f"no input found in {[os.fspath(i) for i in inputs]}")
+    parts = plan_parts(paths, files_per_part=files_per_part, rows_per_part=rows_per_part)
+    folder = _parts_dir(output)
+    _load_or_write_plan(folder, parts, os.fspath(model_dir), resume)
+    done = _done_parts(folder)
+    todo = [p for p in parts if p.index not in done]
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    task = _Task(os.path.abspath(model_dir), str(folder), engine, threads, fmt)
+    bar = tqdm(total=sum(p.n_inputs for p in parts), initial=sum(
+        p.n_inputs for p in parts if p.index in done), disable=not progress, unit="input",
+        desc="predict", smoothing=0.1)
+
+    def on_done(record: dict[str, Any]) -> None:
+        _append_manifest(folder, record)
+        bar.update(record["inputs"])
+
+    _execute(todo, task, workers, scheduler, on_done)
+    bar.close()
+    n_rows, rejects_path = _merge(folder, parts, output)
+    records = _done_parts(folder).values()
+    if n_rows == 0:
+        from astropy.table import Table
+
+        reason = "no input found"
+        if rejects_path is not None:
+            first = Table.read(rejects_path, format="ascii.csv")[0]
+            reason = f"{first['input']}: {first['reason']}"
+        raise RuntimeError(f"no input could be predicted ({reason}); all rejects are "
+                           f"listed in {rejects_path}")
+    return ArchiveSummary(output=output, rejects=rejects_path, parts=len(parts),
+                          parts_skipped=len(parts) - len(todo), spectra=n_rows,
+                          rejected=sum(r["rejected"] for r in records),
+                          flagged=sum(r["flagged"] for r in records),
+                          seconds=time.perf_counter() - t0)

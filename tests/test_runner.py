@@ -1,0 +1,123 @@
+"""Archive runner: parts, rejects, kill -9 and resume, Dask, packed data sets."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from starlearn.estimators import Regressor
+from starlearn.grid import C_KMS
+from starlearn.infer.runner import plan_parts, run_archive
+from starlearn.synth import generate
+
+
+def write_lamost_files(folder, spectra):
+    """LAMOST DR1-style files (5 x N primary image) of synthetic spectra."""
+    folder.mkdir(parents=True, exist_ok=True)
+    loglam = np.log10(spectra.wave)
+    for i in range(len(spectra)):
+        data = np.zeros((5, spectra.n_pix))
+        data[0], data[1], data[2] = spectra.flux[i], spectra.ivar[i], spectra.wave
+        hdu = fits.PrimaryHDU(data)
+        hdu.header.update({"TELESCOP": "LAMOST", "COEFF0": float(loglam[0]),
+                           "COEFF1": float(loglam[1] - loglam[0]), "CLASS": "STAR",
+                           "SUBCLASS": "G5", "Z": float(spectra.meta["rv"][i]) / C_KMS,
+                           "SN_G": 50.0, "OBSID": 1000 + i, "VACUUM": True})
+        hdu.writeto(folder / f"spec-{i:04d}.fits")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    root = tmp_path_factory.mktemp("archive")
+    train = generate("lamost", 300, seed=1, snr=(30, 100))
+    Regressor("shallow-nn", ["teff", "logg"], epochs=2, progress=False, mc_samples=100,
+              engine="torch", model_config={"hidden": [32, 16]}).fit(train).save(root / "model")
+    write_lamost_files(root / "files", generate("lamost", 60, seed=2, snr=(30, 100)))
+    (root / "files" / "notes.fits").write_text("not a FITS file\n")
+    good = (root / "files" / "spec-0000.fits").read_bytes()
+    (root / "files" / "cut.fits").write_bytes(good[:5000])
+    return root
+
+
+def test_plan_splits_files_and_data_sets(tmp_path):
+    generate("lamost", 45, seed=3).write(tmp_path / "d.h5")
+    parts = plan_parts(["a.fits", "b.fits", "c.fits", str(tmp_path / "d.h5"), "e.fits"],
+                       files_per_part=2, rows_per_part=20)
+    assert [(len(p.files), p.dataset is not None, p.start, p.stop) for p in parts] == [
+        (2, False, 0, 0), (1, False, 0, 0), (0, True, 0, 20), (0, True, 20, 40),
+        (0, True, 40, 45), (1, False, 0, 0)]
+    assert [p.index for p in parts] == list(range(6))
+
+
+def test_local_run_writes_every_input_once_and_lists_rejects(archive, tmp_path):
+    out = tmp_path / "cat.parquet"
+    summary = run_archive(archive / "model", [archive / "files"], out, files_per_part=7,
+                          progress=False)
+    table = Table.read(out)
+    assert len(table) == 60 == summary.spectra
+    assert len(set(table["file"])) == 60 and {"teff", "teff_err", "flags"} <= set(
+        table.colnames)
+    rejects = Table.read(summary.rejects, format="ascii.csv")
+    reasons = {os.path.basename(r["input"]): r["reason"] for r in rejects}
+    assert set(reasons) == {"notes.fits", "cut.fits"}
+    assert "not recognised" in reasons["notes.fits"] and "truncated" in reasons["cut.fits"]
+    with pytest.raises(FileExistsError, match="resume"):
+        run_archive(archive / "model", [archive / "files"], out, progress=False)
+
+
+def test_killed_run_resumes_with_each_input_exactly_once(archive, tmp_path):
+    out = tmp_path / "cat.parquet"
+    parts = tmp_path / "cat.parquet.parts"
+    cmd = [sys.executable, "-m", "starlearn.cli", "predict", str(archive / "model"),
+           str(archive / "files"), "-o", str(out), "--part-size", "1", "--engine", "torch",
+           "--quiet", "--keep-parts"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    manifest = parts / "manifest.jsonl"
+    while time.time() < deadline:
+        if manifest.exists() and len(manifest.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_at_kill = len(manifest.read_text().splitlines())
+    assert 4 <= done_at_kill < 62, "the kill should land in the middle of the run"
+    assert not out.exists()
+    result = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "parts already done" in result.stdout
+    table = Table.read(out)
+    assert len(table) == 60 and len(set(table["file"])) == 60
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert sorted(r["part"] for r in records) == list(range(62))  # no part twice
+
+
+def test_dask_local_cluster_gives_the_same_catalogue(archive, tmp_path):
+    pytest.importorskip("dask.distributed")
+    local = run_archive(archive / "model", [archive / "files"], tmp_path / "a.parquet",
+                        files_per_part=20, progress=False)
+    dask = run_archive(archive / "model", [archive / "files"], tmp_path / "b.parquet",
+                       files_per_part=20, scheduler="local", workers=2, progress=False)
+    a, b = Table.read(local.output), Table.read(dask.output)
+    a.sort("file")
+    b.sort("file")
+    assert list(a["file"]) == list(b["file"])
+    for column in ("teff", "teff_err", "logg", "flags"):
+        assert np.allclose(a[column], b[column], rtol=1e-5, atol=1e-5), column
+    assert dask.rejected == local.rejected == 2
+
+
+def test_packed_data_set_is_streamed_in_row_parts(archive, tmp_path):
+    generate("lamost", 50, seed=4).write(tmp_path / "packed.h5")
+    summary = run_archive(archive / "model", [tmp_path / "packed.h5"], tmp_path / "p.csv",
+                          rows_per_part=20, progress=False)
+    table = Table.read(tmp_path / "p.csv")
+    assert summary.parts == 3 and len(table) == 50
+    assert list(table["id"]) == [f"lamost-s4-{i:06d}" for i in range(1, 51)]
