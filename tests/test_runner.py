@@ -90,7 +90,7 @@ def test_killed_run_resumes_with_each_input_exactly_once(archive, tmp_path):
     done_at_kill = len(manifest.read_text().splitlines())
     assert 4 <= done_at_kill < 62, "the kill should land in the middle of the run"
     assert not out.exists()
-    result = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+    result = subprocess.run([*cmd, "--resume"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "parts already done" in result.stdout
     table = Table.read(out)
