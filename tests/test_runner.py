@@ -9,28 +9,11 @@ import time
 
 import numpy as np
 import pytest
-from astropy.io import fits
 from astropy.table import Table
 
 from starlearn.estimators import Regressor
-from starlearn.grid import C_KMS
 from starlearn.infer.runner import plan_parts, run_archive
-from starlearn.synth import generate
-
-
-def write_lamost_files(folder, spectra):
-    """LAMOST DR1-style files (5 x N primary image) of synthetic spectra."""
-    folder.mkdir(parents=True, exist_ok=True)
-    loglam = np.log10(spectra.wave)
-    for i in range(len(spectra)):
-        data = np.zeros((5, spectra.n_pix))
-        data[0], data[1], data[2] = spectra.flux[i], spectra.ivar[i], spectra.wave
-        hdu = fits.PrimaryHDU(data)
-        hdu.header.update({"TELESCOP": "LAMOST", "COEFF0": float(loglam[0]),
-                           "COEFF1": float(loglam[1] - loglam[0]), "CLASS": "STAR",
-                           "SUBCLASS": "G5", "Z": float(spectra.meta["rv"][i]) / C_KMS,
-                           "SN_G": 50.0, "OBSID": 1000 + i, "VACUUM": True})
-        hdu.writeto(folder / f"spec-{i:04d}.fits")
+from starlearn.synth import generate, write_lamost_files
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +22,9 @@ def archive(tmp_path_factory):
     train = generate("lamost", 300, seed=1, snr=(30, 100))
     Regressor("shallow-nn", ["teff", "logg"], epochs=2, progress=False, mc_samples=100,
               engine="torch", model_config={"hidden": [32, 16]}).fit(train).save(root / "model")
-    write_lamost_files(root / "files", generate("lamost", 60, seed=2, snr=(30, 100)))
+    write_lamost_files(generate("lamost", 60, seed=2, snr=(30, 100)), root / "files")
     (root / "files" / "notes.fits").write_text("not a FITS file\n")
-    good = (root / "files" / "spec-0000.fits").read_bytes()
+    good = (root / "files" / "spec-000000.fits").read_bytes()
     (root / "files" / "cut.fits").write_bytes(good[:5000])
     return root
 

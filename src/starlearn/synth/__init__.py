@@ -13,11 +13,13 @@ flux-conserving rebinning and photon noise.
 >>> len(s), s.label_names == label_names("lamost")
 (2, True)
 
-See :func:`generate`, :func:`draw_labels` and :func:`render` (the same stars through
-another preset).
+See :func:`generate`, :func:`draw_labels`, :func:`render` (the same stars through
+another preset) and :func:`write_lamost_files` (spectra as LAMOST-layout FITS files).
 """
 
+from starlearn.synth.files import write_lamost_files
 from starlearn.synth.generator import generate, render
 from starlearn.synth.labels import CLASS_NAMES, SURVEYS, draw_labels, label_names
 
-__all__ = ["CLASS_NAMES", "SURVEYS", "draw_labels", "generate", "label_names", "render"]
+__all__ = ["CLASS_NAMES", "SURVEYS", "draw_labels", "generate", "label_names", "render",
+           "write_lamost_files"]
