@@ -37,6 +37,7 @@ from starlearn.estimators._common import (
 from starlearn.infer.engine import ENGINES
 from starlearn.models import build_model, model_names
 from starlearn.spectra import SpectrumSet
+from starlearn.train.balance import METHODS, balance_classes
 from starlearn.train.trainer import Trainer, TrainerConfig, resolve_device
 
 __all__ = [
@@ -51,8 +52,8 @@ FLAG_FAR_FROM_TRAINING = 2
 """Flag bit: the spectrum's network features are far from those of the training spectra."""
 FLAG_FEW_GOOD_PIXELS = 4
 """Flag bit: fewer than half of the spectrum's pixels are usable (e.g. window not covered)."""
-BALANCE = (None, "smote", "oversample", "weights")
-"""Class-imbalance treatments."""
+BALANCE = METHODS
+"""Class-imbalance treatments (:data:`starlearn.train.balance.METHODS`)."""
 
 
 def edge_normalise(flux: np.ndarray, good: np.ndarray, edge: float = 0.2) -> np.ndarray:
@@ -243,35 +244,6 @@ class Classifier(SavedEstimator):
                            for n in names] + [-1])
         return lookup[np.where(spectra.classes >= 0, spectra.classes, len(names))]
 
-    def _balance(self, x: np.ndarray, y: np.ndarray,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        if self.balance not in ("smote", "oversample"):
-            return x, y
-        from imblearn.over_sampling import SMOTE, RandomOverSampler
-
-        flat = x.reshape(len(x), -1)
-        seed = int(rng.integers(2**31))
-        if self.balance == "oversample":
-            out, y_out = RandomOverSampler(random_state=seed).fit_resample(flat, y)
-            return out.reshape(-1, *x.shape[1:]).astype(np.float32), y_out
-        k = int(min(5, np.bincount(y).min() - 1))
-        if k < 1:
-            raise ValueError("Classifier: SMOTE needs at least 2 training spectra in every "
-                             f"class, got counts {np.bincount(y).tolist()}")
-        smote = SMOTE(k_neighbors=k, random_state=seed)
-        if self.smote_space == "pixels":
-            out, y_out = smote.fit_resample(flat, y)
-            return out.reshape(-1, *x.shape[1:]).astype(np.float32), y_out
-        from sklearn.decomposition import PCA
-
-        pca = PCA(min(self.smote_components, *flat.shape), random_state=seed).fit(flat)
-        z, y_out = smote.fit_resample(pca.transform(flat), y)
-        # imbalanced-learn appends the synthetic samples after the originals: keep the
-        # originals exact and map only the new ones back to pixels
-        new = pca.inverse_transform(z[len(flat):])
-        out = np.concatenate([flat, new]).reshape(-1, *x.shape[1:]).astype(np.float32)
-        return out, y_out
-
     def _prepare(self, spectra: SpectrumSet, *, adapt: bool) -> SpectrumSet:
         if adapt and self.adapter is not None:
             spectra = self.adapter.fit_transform(spectra)
@@ -331,7 +303,10 @@ class Classifier(SavedEstimator):
         valid_set, y_valid = valid_set[y_valid >= 0], y_valid[y_valid >= 0]
         self.class_counts_ = np.bincount(y_train, minlength=len(self.classes_))
         x_train = self._network_input(train_set)
-        x_train, y_train = self._balance(x_train, y_train, rng)
+        x_train, y_train = balance_classes(x_train, y_train, self.balance,
+                                           space=self.smote_space,
+                                           components=self.smote_components,
+                                           seed=int(rng.integers(2**31)))
         self.balanced_counts_ = np.bincount(y_train, minlength=len(self.classes_))
         # noise augmentation: sigma of the network input per pixel (edge-normalised units)
         sigma = _input_sigma(train_set)
