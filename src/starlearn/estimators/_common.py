@@ -19,8 +19,10 @@ __all__ = [
     "as_source",
     "calibrate_errors",
     "check_grid",
+    "epoch_callback",
     "fit_novelty",
     "history_csv",
+    "make_trainer",
     "novelty_distance",
     "novelty_threshold",
     "params_from_config",
@@ -203,6 +205,23 @@ def prepare_fit_data(name: str, train: Any, valid: Any, *, preprocess: Any,
     wave = np.asarray(source.wave, dtype=np.float64)
     check_grid(valid_set, wave, "validation set")
     return FitData(source, train_rows, valid_set, wave)
+
+
+def make_trainer(estimator: Any, module: Any) -> Any:
+    """A Trainer for ``module`` with the estimator's optimisation settings (epochs, lr,
+    weight_decay, optimizer, scheduler, patience, max_time, progress, device_)."""
+    from starlearn.train.trainer import Trainer, TrainerConfig
+
+    return Trainer(module, TrainerConfig(
+        epochs=estimator.epochs, lr=estimator.lr, weight_decay=estimator.weight_decay,
+        optimizer=getattr(estimator, "optimizer", "adam"), scheduler=estimator.scheduler,
+        patience=estimator.patience, max_time=estimator.max_time,
+        progress=estimator.progress), estimator.device_)
+
+
+def epoch_callback(estimator: Any) -> Any:
+    """The per-epoch hook a hyper-parameter search sets on an estimator (or None)."""
+    return getattr(estimator, "_epoch_callback", None)
 
 
 def reset_fitted(estimator: Any) -> None:

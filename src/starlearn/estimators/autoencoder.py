@@ -17,7 +17,9 @@ from starlearn.estimators._common import (
     SavedEstimator,
     as_source,
     check_grid,
+    epoch_callback,
     history_csv,
+    make_trainer,
     params_from_config,
     prepare_fit_data,
     preprocess_to_config,
@@ -27,7 +29,7 @@ from starlearn.estimators._common import (
 from starlearn.models import build_model, model_names
 from starlearn.spectra import SpectrumSet
 from starlearn.train.data import FluxScaler, iterate_batches, to_tensor
-from starlearn.train.trainer import Trainer, TrainerConfig, resolve_device
+from starlearn.train.trainer import resolve_device
 
 __all__ = ["Autoencoder"]
 
@@ -102,7 +104,7 @@ class Autoencoder(SavedEstimator):
         Architecture overrides (``hidden``, ``channels``, ``kernel``).
     preprocess : Transform, optional
         Preprocessing applied to every input and saved with the model.
-    epochs, batch_size, lr, weight_decay, scheduler, patience, max_time, valid_fraction
+    epochs, batch_size, lr, weight_decay, optimizer, scheduler, patience, max_time, valid_fraction
         Optimisation, as for :class:`~starlearn.estimators.Regressor`.
     blind_fraction : float
         Share of pixels hidden per spectrum in self-supervised denoising.
@@ -126,7 +128,8 @@ class Autoencoder(SavedEstimator):
                  noise_shape: Any = None, variational: bool = False, beta: float = 1e-3,
                  model_config: dict[str, Any] | None = None, preprocess: Any = None,
                  epochs: int = 100, batch_size: int = 64, lr: float = 1e-3,
-                 weight_decay: float = 0.0, scheduler: str = "plateau", patience: int = 10,
+                 weight_decay: float = 0.0, optimizer: str = "adam",
+                 scheduler: str = "plateau", patience: int = 10,
                  max_time: float | None = None, valid_fraction: float = 0.1,
                  blind_fraction: float = 0.1, odd_quantile: float = 0.99,
                  device: str = "auto", seed: int = 0, progress: bool = True) -> None:
@@ -143,6 +146,7 @@ class Autoencoder(SavedEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.optimizer = optimizer
         self.scheduler = scheduler
         self.patience = patience
         self.max_time = max_time
@@ -217,10 +221,7 @@ class Autoencoder(SavedEstimator):
         self.network_config_ = {"name": self.model, "n_pix": int(self.wave_.size), **config}
         self.module_ = build_model(self.model, n_pix=self.wave_.size, **config)
         self._noise_shape = self._shape()
-        trainer = Trainer(self.module_, TrainerConfig(
-            epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay,
-            scheduler=self.scheduler, patience=self.patience, max_time=self.max_time,
-            progress=self.progress), self.device_)
+        trainer = make_trainer(self, self.module_)
         valid_rng = np.random.default_rng(self.seed + 7)
         valid_batches = [self._batch(b, valid_rng)
                          for b in iterate_batches(valid_set, batch_size=256, shuffle=False)]
@@ -230,7 +231,8 @@ class Autoencoder(SavedEstimator):
                                          rng=rng, rows=train_rows):
                 yield self._batch(batch, rng)
 
-        self.history_ = trainer.fit(train_batches, lambda: valid_batches, self._loss)
+        self.history_ = trainer.fit(train_batches, lambda: valid_batches, self._loss,
+                                    on_epoch=epoch_callback(self))
         self._calibrate(valid_set)
         return self
 

@@ -24,8 +24,10 @@ from starlearn.estimators._common import (
     SavedEstimator,
     as_source,
     check_grid,
+    epoch_callback,
     fit_novelty,
     history_csv,
+    make_trainer,
     novelty_distance,
     params_from_config,
     preprocess_from_config,
@@ -38,7 +40,7 @@ from starlearn.infer.engine import ENGINES
 from starlearn.models import build_model, model_names
 from starlearn.spectra import SpectrumSet
 from starlearn.train.balance import METHODS, balance_classes
-from starlearn.train.trainer import Trainer, TrainerConfig, resolve_device
+from starlearn.train.trainer import resolve_device
 
 __all__ = [
     "BALANCE",
@@ -144,8 +146,9 @@ class Classifier(SavedEstimator):
         Domain-adversarial training against the unlabelled ``target`` given to ``fit``.
     adversarial_weight : float
         Weight of the domain loss (ramped up from 0 during training).
-    epochs, batch_size, lr, weight_decay, scheduler, patience, max_time
-        Optimisation (Adam with a cosine learning-rate decay by default; the epoch with the
+    epochs, batch_size, lr, weight_decay, optimizer, scheduler, patience, max_time
+        Optimisation (``optimizer`` "adam", "adamw", "rmsprop" or "sgd"; a cosine
+        learning-rate decay by default; the epoch with the
         lowest validation cross-entropy is kept, early stopping after ``patience`` epochs
         without improvement).
     valid_fraction : float
@@ -177,7 +180,8 @@ class Classifier(SavedEstimator):
                  adapter: Any = None, balance: str | None = None, smote_space: str = "pca",
                  smote_components: int = 20, adversarial: bool = False,
                  adversarial_weight: float = 0.3, epochs: int = 30, batch_size: int = 64,
-                 lr: float = 1e-3, weight_decay: float = 0.0, scheduler: str = "cosine",
+                 lr: float = 1e-3, weight_decay: float = 0.0, optimizer: str = "adam",
+                 scheduler: str = "cosine",
                  patience: int = 8, max_time: float | None = None,
                  valid_fraction: float = 0.15, augment_noise: float = 0.5,
                  device: str = "auto", engine: str = "auto", seed: int = 0,
@@ -196,6 +200,7 @@ class Classifier(SavedEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.optimizer = optimizer
         self.scheduler = scheduler
         self.patience = patience
         self.max_time = max_time
@@ -378,11 +383,9 @@ class Classifier(SavedEstimator):
         valid_batches = [(torch.as_tensor(x_valid[s:s + 512], device=dev),
                           torch.as_tensor(y_valid[s:s + 512], device=dev))
                          for s in range(0, len(x_valid), 512)]
-        trainer = Trainer(trained, TrainerConfig(
-            epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay,
-            scheduler=self.scheduler, patience=self.patience, max_time=self.max_time,
-            progress=self.progress), self.device_)
-        self.history_ = trainer.fit(train_batches, lambda: valid_batches, loss_fn)
+        trainer = make_trainer(self, trained)
+        self.history_ = trainer.fit(train_batches, lambda: valid_batches, loss_fn,
+                                    on_epoch=epoch_callback(self))
         self.module_.eval()
         proba, features = self._predict_arrays(valid_set)
         from starlearn.evaluate.classification import classification_metrics

@@ -18,8 +18,10 @@ from starlearn.estimators._common import (
     as_source,
     calibrate_errors,
     check_grid,
+    epoch_callback,
     fit_novelty,
     history_csv,
+    make_trainer,
     novelty_distance,
     novelty_threshold,
     params_from_config,
@@ -33,7 +35,7 @@ from starlearn.models import build_model
 from starlearn.spectra import SpectrumSet
 from starlearn.train.data import FluxScaler, iterate_batches, to_tensor
 from starlearn.train.losses import masked_gaussian_nll
-from starlearn.train.trainer import Trainer, TrainerConfig, resolve_device
+from starlearn.train.trainer import resolve_device
 
 __all__ = ["FLAG_FAR_FROM_TRAINING", "FLAG_FEW_GOOD_PIXELS", "FLAG_OUTSIDE_RANGE", "Regressor"]
 
@@ -62,8 +64,9 @@ class Regressor(SavedEstimator):
     preprocess : Transform, optional
         A fitted-on-train preprocessing step or Pipeline (e.g. resampling to a grid and
         continuum normalisation) applied to every input; saved with the model.
-    epochs, batch_size, lr, weight_decay, scheduler, patience, max_time
-        Optimisation (Adam; ``scheduler`` "plateau" or "cosine"; the best epoch is the one
+    epochs, batch_size, lr, weight_decay, optimizer, scheduler, patience, max_time
+        Optimisation (``optimizer`` "adam", "adamw", "rmsprop" or "sgd"; ``scheduler``
+        "cosine" or "plateau"; the best epoch is the one
         with the lowest mean squared error of the standardised label means on the validation
         set, and training stops after ``patience`` epochs without a better one; ``max_time``
         in seconds).
@@ -114,7 +117,8 @@ class Regressor(SavedEstimator):
     def __init__(self, model: str = "starnet", labels: list[str] | None = None, *,
                  model_config: dict[str, Any] | None = None, preprocess: Any = None,
                  epochs: int = 16, batch_size: int = 64, lr: float = 1e-3,
-                 weight_decay: float = 0.0, scheduler: str = "cosine", patience: int = 8,
+                 weight_decay: float = 0.0, optimizer: str = "adam",
+                 scheduler: str = "cosine", patience: int = 8,
                  max_time: float | None = None, valid_fraction: float = 0.1,
                  mask_channel: bool = False, augment_noise: float = 0.0,
                  augment_mask: float = 0.0, augment_rv: float = 0.0, mc_samples: int = 16,
@@ -128,6 +132,7 @@ class Regressor(SavedEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.optimizer = optimizer
         self.scheduler = scheduler
         self.patience = patience
         self.max_time = max_time
@@ -215,10 +220,7 @@ class Regressor(SavedEstimator):
         self.module_ = build_model(self.model, n_pix=self.wave_.size, n_labels=len(names),
                                    **config)
         self._label_idx = label_idx
-        trainer = Trainer(self.module_, TrainerConfig(
-            epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay,
-            scheduler=self.scheduler, patience=self.patience, max_time=self.max_time,
-            progress=self.progress), self.device_)
+        trainer = make_trainer(self, self.module_)
 
         def train_batches(epoch: int):
             for batch in iterate_batches(source, batch_size=self.batch_size, shuffle=True,
@@ -229,7 +231,7 @@ class Regressor(SavedEstimator):
                                      rng, augment=False)
                          for b in iterate_batches(valid_set, batch_size=256, shuffle=False)]
         self.history_ = trainer.fit(train_batches, lambda: valid_tensors, _nll,
-                                    valid_fn=_nll_and_mse)
+                                    valid_fn=_nll_and_mse, on_epoch=epoch_callback(self))
         del self._label_idx
         pool = np.arange(len(source)) if train_rows is None else train_rows
         sample = rng.choice(pool, size=min(2000, pool.size), replace=False)

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from starlearn.models.layers import activation as make_activation
+
 __all__ = ["VGG1D"]
 
 
@@ -37,12 +39,14 @@ class VGG1D(nn.Module):
         Dropout after each dense layer.
     in_channels : int
         1 (flux) or 2 (flux and mask).
+    activation : str
+        "relu" (the paper's), "elu", "leaky_relu" or "gelu".
     """
 
     def __init__(self, n_pix: int, n_classes: int, *,
                  blocks: Sequence[Sequence[int]] = ((64, 64), (128, 128), (256, 256)),
                  kernel: int = 3, dense: Sequence[int] = (512, 512), dropout: float = 0.5,
-                 in_channels: int = 1) -> None:
+                 in_channels: int = 1, activation: str = "relu") -> None:
         super().__init__()
         if kernel % 2 == 0:
             raise ValueError(f"VGG1D: kernel must be odd, got {kernel}")
@@ -53,7 +57,8 @@ class VGG1D(nn.Module):
         for block in blocks:
             for n_filters in block:
                 layers += [nn.Conv1d(channels, int(n_filters), int(kernel),
-                                     padding=int(kernel) // 2), nn.ReLU(inplace=True)]
+                                     padding=int(kernel) // 2),
+                           make_activation(activation, inplace=True)]
                 channels = int(n_filters)
             layers.append(nn.MaxPool1d(2))
             length //= 2
@@ -64,7 +69,7 @@ class VGG1D(nn.Module):
         body: list[nn.Module] = []
         width = channels * length
         for n_out in dense:
-            body += [nn.Linear(width, int(n_out)), nn.ReLU(inplace=True)]
+            body += [nn.Linear(width, int(n_out)), make_activation(activation, inplace=True)]
             if dropout > 0:
                 body.append(nn.Dropout(dropout))
             width = int(n_out)

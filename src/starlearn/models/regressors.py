@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from starlearn.models.layers import activation as make_activation
+
 __all__ = ["ConvRegressor", "DenseRegressor", "GaussianHead"]
 
 _LOG_VAR_MIN, _LOG_VAR_MAX = -14.0, 8.0
@@ -38,10 +40,11 @@ def _same_padding(kernel: int) -> nn.ConstantPad1d:
     return nn.ConstantPad1d(((kernel - 1) // 2, kernel // 2), 0.0)
 
 
-def _dense_stack(n_in: int, widths: Sequence[int], dropout: float) -> tuple[nn.Sequential, int]:
+def _dense_stack(n_in: int, widths: Sequence[int], dropout: float,
+                 act: str = "relu") -> tuple[nn.Sequential, int]:
     layers: list[nn.Module] = []
     for width in widths:
-        layers += [nn.Linear(n_in, int(width)), nn.ReLU()]
+        layers += [nn.Linear(n_in, int(width)), make_activation(act)]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         n_in = int(width)
@@ -63,12 +66,15 @@ class DenseRegressor(nn.Module):
         1 (flux) or 2 (flux and mask).
     dropout : float
         Dropout after each hidden layer (0 = none, as in the paper).
+    activation : str
+        "relu" (the paper's), "elu", "leaky_relu" or "gelu".
     """
 
     def __init__(self, n_pix: int, n_labels: int, *, hidden: Sequence[int] = (512, 128),
-                 in_channels: int = 1, dropout: float = 0.0) -> None:
+                 in_channels: int = 1, dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
-        self.body, width = _dense_stack(n_pix * in_channels, hidden, dropout)
+        act = activation
+        self.body, width = _dense_stack(n_pix * in_channels, hidden, dropout, act)
         self.head = GaussianHead(width, n_labels)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,13 +107,17 @@ class ConvRegressor(nn.Module):
         1 (flux) or 2 (flux and mask).
     dropout : float
         Dropout after each dense layer.
+    activation : str
+        "relu" (the paper's), "elu" or "leaky_relu" (monotonic, so pooling before the
+        activation is exact), or "gelu".
     """
 
     def __init__(self, n_pix: int, n_labels: int, *, filters: Sequence[int] = (4, 16),
                  kernel: int = 8, pool: int = 4, pool_after: Sequence[int] | None = None,
                  dense: Sequence[int] = (256, 128), in_channels: int = 1,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, activation: str = "relu") -> None:
         super().__init__()
+        act = activation
         pool_after = (len(filters) - 1,) if pool_after is None else tuple(pool_after)
         layers: list[nn.Module] = []
         channels, length = in_channels, n_pix
@@ -120,12 +130,12 @@ class ConvRegressor(nn.Module):
                 # the values (same numbers, same parameter names)
                 layers.append(nn.MaxPool1d(int(pool)))
                 length //= int(pool)
-            layers.append(nn.ReLU(inplace=True))
+            layers.append(make_activation(act, inplace=True))
         if length < 1:
             raise ValueError(f"ConvRegressor: {n_pix} pixels are too few for the pooling "
                              f"(pool={pool} after convolutions {list(pool_after)})")
         self.features = nn.Sequential(*layers)
-        self.body, width = _dense_stack(channels * length, dense, dropout)
+        self.body, width = _dense_stack(channels * length, dense, dropout, act)
         self.head = GaussianHead(width, n_labels)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

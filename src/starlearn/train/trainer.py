@@ -19,7 +19,25 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-__all__ = ["Trainer", "TrainerConfig", "resolve_device"]
+__all__ = ["OPTIMIZERS", "Trainer", "TrainerConfig", "make_optimizer", "resolve_device"]
+
+
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+
+
+def make_optimizer(name: str, params: Iterable[Any], lr: float,
+                   weight_decay: float) -> torch.optim.Optimizer:
+    """The optimiser called ``name`` (see :data:`OPTIMIZERS`)."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=0.9,
+                               nesterov=True)
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -34,7 +52,8 @@ class TrainerConfig:
     """Optimisation settings (all plain values, saved with the model).
 
     epochs : maximum number of passes over the training data.
-    lr, weight_decay : Adam's learning rate and L2 weight decay.
+    lr, weight_decay : learning rate and L2 weight decay (decoupled for AdamW).
+    optimizer : "adam", "adamw", "rmsprop" or "sgd" (Nesterov momentum 0.9).
     scheduler : "plateau" (halve the rate after ``patience // 2`` epochs without
         improvement), "cosine" (cosine decay to lr/100 over ``epochs``) or "none".
     patience : stop after this many epochs without a better validation loss.
@@ -45,6 +64,7 @@ class TrainerConfig:
     epochs: int = 100
     lr: float = 1e-3
     weight_decay: float = 0.0
+    optimizer: str = "adam"
     scheduler: str = "plateau"
     patience: int = 10
     max_time: float | None = None
@@ -65,19 +85,24 @@ class Trainer:
             n_train_batches: int | None = None,
             score_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
             valid_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, torch.Tensor]]
-            | None = None) -> list[dict[str, float]]:
+            | None = None,
+            on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+            ) -> list[dict[str, float]]:
         """Train; returns the history (one dict per epoch: epoch, train_loss, valid_loss,
         [valid_score,] lr, seconds). The model ends with the weights of the best validation
         epoch, judged by ``score_fn`` averaged over the validation batches when given (lower
         is better; it also drives the plateau schedule), else by the validation loss.
         ``valid_fn(module, batch) -> (loss, score)`` computes both from one forward pass
-        (it replaces ``loss_fn`` and ``score_fn`` on the validation batches)."""
+        (it replaces ``loss_fn`` and ``score_fn`` on the validation batches).
+        ``on_epoch(epoch, row)`` is called after every epoch with its history row (a
+        hyper-parameter search reports to its pruner there; an exception it raises stops
+        training and propagates)."""
         cfg = self.config
         if cfg.scheduler not in ("plateau", "cosine", "none"):
             raise ValueError(f"scheduler must be 'plateau', 'cosine' or 'none', "
                              f"got {cfg.scheduler!r}")
         model = self.model.to(self.device)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay)
         if cfg.scheduler == "plateau":
             sched: Any = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 opt, factor=0.5, patience=max(1, cfg.patience // 3))
@@ -118,6 +143,8 @@ class Trainer:
                 sched.step(score) if cfg.scheduler == "plateau" else sched.step()
             elapsed = time.perf_counter() - start
             history.append({**row, "lr": lr, "seconds": elapsed})
+            if on_epoch is not None:
+                on_epoch(epoch, history[-1])
             bar.update(1)
             bar.set_postfix(train=f"{row['train_loss']:.3f}", valid=f"{valid:.3f}")
             # an improvement: 0.1 % of a score (MSE-like, > 0), 1e-4 of a loss (NLL, any sign)
