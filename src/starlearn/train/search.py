@@ -195,11 +195,12 @@ def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
                valid: Any = None, base: Mapping[str, Any] | None = None,
                space: Mapping[str, Any] | None = None, timeout: float | None = None,
                pruner: str = "median", seed: int = 0, worker: int = 0,
-               fit_kwargs: Mapping[str, Any] | None = None) -> Any:
+               sampler: str = "tpe", fit_kwargs: Mapping[str, Any] | None = None) -> Any:
     """Add trials to the shared study until it holds ``trials`` finished ones (complete or
     pruned, counted over all workers) or ``timeout`` seconds pass; returns the Optuna study.
 
     ``worker`` offsets the sampler's seed so that parallel workers explore differently.
+    ``sampler`` "tpe" (default) or "random" (the baseline of benchmarks/search.py).
     """
     import optuna
     from optuna.storages import RDBStorage, RetryFailedTrialCallback
@@ -211,9 +212,12 @@ def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
                      failed_trial_callback=RetryFailedTrialCallback(max_retry=0))
     prune = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
              if pruner == "median" else optuna.pruners.SuccessiveHalvingPruner())
-    sampler = optuna.samplers.TPESampler(seed=seed + 1000 * worker, n_startup_trials=4)
+    if sampler not in ("tpe", "random"):
+        raise ValueError(f"search: sampler must be 'tpe' or 'random', got {sampler!r}")
+    chosen = (optuna.samplers.TPESampler(seed=seed + 1000 * worker, n_startup_trials=4)
+              if sampler == "tpe" else optuna.samplers.RandomSampler(seed=seed + 1000 * worker))
     st = optuna.create_study(storage=rdb, study_name=study, direction="minimize",
-                             sampler=sampler, pruner=prune, load_if_exists=True)
+                             sampler=chosen, pruner=prune, load_if_exists=True)
     base = dict(base or {})
 
     def objective(trial: Any) -> float:
