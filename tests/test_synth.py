@@ -329,3 +329,19 @@ def test_bad_arguments_raise():
         generate("apogee", 2, rv=5000.0)
     with pytest.raises(ValueError, match="teff"):
         render("apogee", Table({"logg": [2.0]}))
+
+
+def test_lamost_files_round_trip_through_the_reader(tmp_path):
+    import starlearn as sl
+    from starlearn.synth import write_lamost_files
+
+    spectra = generate("lamost", 3, seed=5, snr=50, rv=(-50, 50))
+    paths = write_lamost_files(spectra, tmp_path)
+    assert [p.name for p in paths] == ["spec-000000.fits", "spec-000001.fits",
+                                       "spec-000002.fits"]
+    for i, path in enumerate(paths):
+        back = sl.read(path)
+        assert np.allclose(back.wave, spectra.wave, rtol=1e-9)
+        good = ~spectra.mask[i]
+        assert np.allclose(back.flux[0][good], spectra.flux[i][good], rtol=1e-6)
+        assert back.meta["rv"][0] == pytest.approx(spectra.meta["rv"][i], abs=1e-3)
