@@ -82,9 +82,15 @@ def run_starlearn(model: str, paths: dict[str, Path], folder: Path,
            str(paths["train"]), "--labels", ",".join(LABELS), "-o", str(out), "--quiet"]
     if cap is not None:
         cmd += ["--max-time", str(cap)]
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-    train_seconds = time.perf_counter() - t0
+    record = folder / "train_seconds.json"
+    done = json.loads(record.read_text()) if record.exists() else {}
+    if model in done and (out / "config.json").exists():
+        train_seconds = done[model]  # trained earlier in this folder (--folder)
+    else:
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        train_seconds = time.perf_counter() - t0
+        record.write_text(json.dumps({**done, model: train_seconds}))
     t0 = time.perf_counter()
     metrics_file = folder / f"metrics-{model}.json"
     subprocess.run([*exe, "evaluate", str(out), str(paths["test"]), "--json",
@@ -167,15 +173,23 @@ def main() -> None:
                              "pure defaults)")
     parser.add_argument("--astronn-python", default=None)
     parser.add_argument("--out", type=Path, default=None, help="write results JSON here")
+    parser.add_argument("--folder", type=Path, default=None,
+                        help="work folder; an existing one is reused (its data and the models "
+                             "whose training time it recorded), to finish an interrupted run")
     args = parser.parse_args()
     from starlearn.evaluate.metrics import regression_metrics
     from starlearn.evaluate.regression import format_table
 
-    folder = Path(tempfile.mkdtemp())
+    folder = args.folder or Path(tempfile.mkdtemp())
+    folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    paths = make_sets(args.n_train, args.n_test, folder)
-    print(f"emulated {args.n_train} + {args.n_test} spectra in {time.perf_counter() - t0:.0f} s",
-          flush=True)
+    if (folder / "arrays.npz").exists():
+        paths = {"train": folder / "train.h5", "test": folder / "test.h5"}
+        print(f"reusing the data and finished models in {folder}", flush=True)
+    else:
+        paths = make_sets(args.n_train, args.n_test, folder)
+        print(f"emulated {args.n_train} + {args.n_test} spectra in "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
     results = {}
     for model in [m for m in args.models.split(",") if m and m != "none"]:
         cap = None if model in ("starnet", "cannon") else args.cap_seconds
