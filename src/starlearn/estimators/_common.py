@@ -247,6 +247,18 @@ class SavedEstimator(BaseEstimator):
         estimator.artifact_path_ = Path(path)
         return estimator
 
+    def _prepared_inputs(self, spectra: Any) -> SpectrumSet:
+        """Spectra as the fitted network reads them: in memory, through the saved
+        ``preprocess`` step, checked to be on the model's grid."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        spectra = read_rows(as_source(spectra), None)
+        if self.preprocess is not None:
+            spectra = self.preprocess.transform(spectra)
+        check_grid(spectra, self.wave_, "input spectra")
+        return spectra
+
     def _get_engine(self, work: int | None = None) -> Any:
         """The inference engine for ``self.engine`` and ``work`` network evaluations (built
         once, then reused; "auto" upgrades from torch to ONNX when a large job comes; a

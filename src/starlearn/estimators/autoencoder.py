@@ -15,8 +15,6 @@ from sklearn.utils.validation import check_is_fitted
 from starlearn.artifact import write_artifact
 from starlearn.estimators._common import (
     SavedEstimator,
-    as_source,
-    check_grid,
     epoch_callback,
     history_csv,
     make_trainer,
@@ -297,17 +295,9 @@ class Autoencoder(SavedEstimator):
             latent.append(module.latent_vector(xt).cpu().numpy())
         return np.concatenate(recon), np.concatenate(latent)
 
-    def _prepare(self, spectra: SpectrumSet | str | PathLike) -> SpectrumSet:
-        check_is_fitted(self)
-        spectra = read_rows(as_source(spectra), None)
-        if self.preprocess is not None:
-            spectra = self.preprocess.transform(spectra)
-        check_grid(spectra, self.wave_, "input spectra")
-        return spectra
-
     def encode(self, spectra: SpectrumSet | str | PathLike) -> np.ndarray:
         """Latent vectors, (n_spectra, latent)."""
-        return self._run(self._prepare(spectra))[1]
+        return self._run(self._prepared_inputs(spectra))[1]
 
     @torch.no_grad()
     def decode(self, latent: np.ndarray) -> np.ndarray:
@@ -324,7 +314,7 @@ class Autoencoder(SavedEstimator):
         The returned ivar is 1 / recon_rms_**2, the per-pixel reconstruction error
         measured on the validation set (pixels the model never saw stay masked).
         """
-        spectra = self._prepare(spectra)
+        spectra = self._prepared_inputs(spectra)
         recon, _ = self._run(spectra)
         ivar = np.broadcast_to(self._recon_ivar(), recon.shape)
         return spectra.replace(flux=recon, ivar=ivar, mask=np.broadcast_to(
@@ -366,7 +356,7 @@ class Autoencoder(SavedEstimator):
         """Odd-spectrum table: id, chi2 (reduced), density (-log latent density), oddness
         (the larger of the two scaled to their thresholds), odd (oddness > 1), and the
         latent vector (columns z0, z1, ...)."""
-        spectra = self._prepare(spectra)
+        spectra = self._prepared_inputs(spectra)
         recon, latent = self._run(spectra)
         chi2, density = self._scores(spectra, recon, latent)
         table = Table({"id": np.asarray(spectra.ids, dtype=str), "chi2": chi2,

@@ -398,7 +398,7 @@ class Classifier(SavedEstimator):
 
     # ------------------------------------------------------------------ prediction
     def _network_batch(self, spectra: SpectrumSet) -> np.ndarray:
-        return self._network_input(self._inputs(spectra))
+        return self._network_input(self._prepared_inputs(spectra))
 
     def _onnx_spec(self) -> tuple[nn.Module, torch.Tensor, list[str]]:
         example = torch.randn(4, 1, self.wave_.size, generator=torch.Generator().manual_seed(0))
@@ -409,17 +409,9 @@ class Classifier(SavedEstimator):
         proba, features = engine.run(self._network_input(spectra))
         return proba, features
 
-    def _inputs(self, spectra: Any) -> SpectrumSet:
-        check_is_fitted(self)
-        spectra = read_rows(as_source(spectra), None)
-        if self.preprocess is not None:
-            spectra = self.preprocess.transform(spectra)
-        check_grid(spectra, self.wave_, "input spectra")
-        return spectra
-
     def predict_proba(self, spectra: SpectrumSet | str | PathLike) -> np.ndarray:
         """Class probabilities (n_spectra, n_classes), columns in ``classes_`` order."""
-        return self._predict_arrays(self._inputs(spectra))[0]
+        return self._predict_arrays(self._prepared_inputs(spectra))[0]
 
     def predict(self, spectra: SpectrumSet | str | PathLike) -> Table:
         """The most probable class of each spectrum.
@@ -430,7 +422,7 @@ class Classifier(SavedEstimator):
         ``prob_<class>`` for every class, ``flags`` (bits: 2 far from the training data,
         4 fewer than half the pixels usable, e.g. the window is not covered).
         """
-        spectra = self._inputs(spectra)
+        spectra = self._prepared_inputs(spectra)
         proba, features = self._predict_arrays(spectra)
         far = ~(novelty_distance(features, self.feature_mean_, self.feature_icov_)
                 <= self.novelty_threshold_)
@@ -447,7 +439,7 @@ class Classifier(SavedEstimator):
 
     def features(self, spectra: SpectrumSet | str | PathLike) -> np.ndarray:
         """The network's learned features (last hidden layer) of each spectrum."""
-        return self._predict_arrays(self._inputs(spectra))[1]
+        return self._predict_arrays(self._prepared_inputs(spectra))[1]
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | PathLike) -> Path:

@@ -15,9 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from starlearn.artifact import write_artifact
 from starlearn.estimators._common import (
     SavedEstimator,
-    as_source,
     calibrate_errors,
-    check_grid,
     epoch_callback,
     fit_novelty,
     history_csv,
@@ -323,9 +321,7 @@ class Regressor(SavedEstimator):
         return np.stack([x, bad.astype(np.float32)] if self.mask_channel else [x], axis=1)
 
     def _network_batch(self, spectra: SpectrumSet) -> np.ndarray:
-        if self.preprocess is not None:
-            spectra = self.preprocess.transform(spectra)
-        check_grid(spectra, self.wave_, "input spectra")
+        spectra = self._prepared_inputs(spectra)
         return self._network_input(spectra.flux, spectra.mask, spectra.ivar)
 
     def _onnx_spec(self) -> tuple[torch.nn.Module, torch.Tensor, list[str]]:
@@ -387,11 +383,7 @@ class Regressor(SavedEstimator):
         ValueError
             When the spectra are on another wavelength grid than the model's.
         """
-        check_is_fitted(self)
-        spectra = read_rows(as_source(spectra), None)
-        if self.preprocess is not None:
-            spectra = self.preprocess.transform(spectra)
-        check_grid(spectra, self.wave_, "input spectra")
+        spectra = self._prepared_inputs(spectra)
         pred = self._predict_arrays(spectra)
         err = self._total_error(pred["err_stat"])
         far = ~(self._novelty(pred) <= self.novelty_threshold_)

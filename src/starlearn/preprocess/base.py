@@ -41,6 +41,13 @@ def registered_transforms() -> dict[str, type[Transform]]:
     return dict(_REGISTRY)
 
 
+_GRID_KEYS = frozenset(Grid.__dataclass_fields__)
+
+
+def _is_grid_dict(value: Any) -> bool:
+    return isinstance(value, Mapping) and set(value) == _GRID_KEYS
+
+
 def _jsonable(value: Any, where: str) -> Any:
     """Convert a parameter or state value into plain JSON types (recursively)."""
     if value is None or isinstance(value, (bool, str)):
@@ -185,8 +192,9 @@ class Transform(BaseEstimator):
 
     @classmethod
     def _params_from_json(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """Turn JSON parameters back into constructor arguments (override if needed)."""
-        return params
+        """Turn JSON parameters back into constructor arguments: Grids written by
+        ``to_dict`` become Grids again (override for other types)."""
+        return {k: Grid.from_dict(v) if _is_grid_dict(v) else v for k, v in params.items()}
 
     def _fitted_state(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}

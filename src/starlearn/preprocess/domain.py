@@ -9,7 +9,6 @@ blur"), sampling, wavelength convention and noise level.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -85,12 +84,6 @@ class DomainAdapter(Transform):
         self.target_snr = target_snr
         self.source_air = source_air
         self.seed = seed
-
-    @classmethod
-    def _params_from_json(cls, params: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(params.get("target_grid"), dict):
-            params["target_grid"] = Grid.from_dict(params["target_grid"])
-        return params
 
     def _validate_params(self) -> None:
         who = "DomainAdapter"

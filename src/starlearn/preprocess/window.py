@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from starlearn.grid import Grid, air_to_vacuum, get_grid
@@ -68,12 +66,6 @@ class LineWindow(Transform):
         self.rv_column = rv_column
         self.min_coverage = min_coverage
         self.on_missing = on_missing
-
-    @classmethod
-    def _params_from_json(cls, params: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(params.get("sampling"), dict):
-            params["sampling"] = Grid.from_dict(params["sampling"])
-        return params
 
     def _validate_params(self) -> None:
         who = "LineWindow"
