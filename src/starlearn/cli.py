@@ -193,12 +193,12 @@ _TRAIN_DEFAULTS: dict[str, object] = {
               default=None, help="Validation data set (default: hold out --valid-fraction).")
 @click.option("--valid-fraction", type=float, default=None, help="Held-out share [0.1].")
 @click.option("--epochs", type=int, default=None,
-              help="Maximum epochs [regress 16, autoencode 100, classify 30].")
+              help="Maximum epochs [regress 16, autoencode 100, classify 40].")
 @click.option("--batch-size", type=int, default=None, help="Batch size [64].")
 @click.option("--lr", type=float, default=None, help="Adam learning rate [1e-3].")
 @click.option("--patience", type=int, default=None, help="Early-stopping patience [8].")
 @click.option("--scheduler", type=click.Choice(["plateau", "cosine", "none"]), default=None,
-              help="Learning-rate schedule [regress, classify: cosine; autoencode: plateau].")
+              help="Learning-rate schedule [regress: cosine; others: plateau].")
 @click.option("--max-time", type=float, default=None, help="Stop training after N seconds.")
 @click.option("--mask-channel", is_flag=True, default=None,
               help="Give the bad-pixel mask to the network.")
