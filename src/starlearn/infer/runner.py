@@ -301,11 +301,20 @@ class _Task:
         return run_part(model_dir, part, parts_dir, engine, threads, fmt)
 
 
+def _read_parquet(path: Path) -> Any:
+    """A part file as an astropy Table, read with pyarrow (astropy's parquet reader needs
+    pandas, which starlearn does not depend on)."""
+    import pyarrow.parquet as pq
+    from astropy.table import Table
+
+    return Table(pq.read_table(path).to_pydict())
+
+
 def _merge(folder: Path, parts: list[Part], output: Path) -> tuple[int, Path | None]:
     from astropy.table import Table, vstack
 
     done = _done_parts(folder)
-    tables = [Table.read(folder / done[p.index]["file"], format="parquet")
+    tables = [_read_parquet(folder / done[p.index]["file"])
               for p in parts if done[p.index]["file"] is not None]
     table = vstack(tables) if tables else Table()
     fmt = {".parquet": "parquet", ".fits": "fits", ".csv": "ascii.csv",
