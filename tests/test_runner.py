@@ -12,7 +12,7 @@ import pytest
 from astropy.table import Table
 
 from starlearn.estimators import Regressor
-from starlearn.infer.runner import plan_parts, run_archive
+from starlearn.infer.runner import plan_parts, read_catalogue, run_archive
 from starlearn.synth import generate, write_lamost_files
 
 
@@ -43,7 +43,7 @@ def test_local_run_writes_every_input_once_and_lists_rejects(archive, tmp_path):
     out = tmp_path / "cat.parquet"
     summary = run_archive(archive / "model", [archive / "files"], out, files_per_part=7,
                           progress=False)
-    table = Table.read(out)
+    table = read_catalogue(out)
     assert len(table) == 60 == summary.spectra
     assert len(set(table["file"])) == 60 and {"teff", "teff_err", "flags"} <= set(
         table.colnames)
@@ -76,7 +76,7 @@ def test_killed_run_resumes_with_each_input_exactly_once(archive, tmp_path):
     result = subprocess.run([*cmd, "--resume"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "parts already done" in result.stdout
-    table = Table.read(out)
+    table = read_catalogue(out)
     assert len(table) == 60 and len(set(table["file"])) == 60
     records = [json.loads(line) for line in manifest.read_text().splitlines()]
     assert sorted(r["part"] for r in records) == list(range(62))  # no part twice
@@ -88,7 +88,7 @@ def test_dask_local_cluster_gives_the_same_catalogue(archive, tmp_path):
                         files_per_part=20, progress=False)
     dask = run_archive(archive / "model", [archive / "files"], tmp_path / "b.parquet",
                        files_per_part=20, scheduler="local", workers=2, progress=False)
-    a, b = Table.read(local.output), Table.read(dask.output)
+    a, b = read_catalogue(local.output), read_catalogue(dask.output)
     a.sort("file")
     b.sort("file")
     assert list(a["file"]) == list(b["file"])

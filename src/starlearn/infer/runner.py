@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArchiveSummary", "Part", "plan_parts", "run_archive"]
+__all__ = ["ArchiveSummary", "Part", "plan_parts", "read_catalogue", "run_archive"]
 
 PLAN_VERSION = 1
 
@@ -301,20 +301,23 @@ class _Task:
         return run_part(model_dir, part, parts_dir, engine, threads, fmt)
 
 
-def _read_parquet(path: Path) -> Any:
-    """A part file as an astropy Table, read with pyarrow (astropy's parquet reader needs
-    pandas, which starlearn does not depend on)."""
-    import pyarrow.parquet as pq
+def read_catalogue(path: str | os.PathLike) -> Any:
+    """A catalogue (or part file) as an astropy Table; Parquet is read with pyarrow
+    (astropy's Parquet reader needs pandas, which starlearn does not depend on)."""
     from astropy.table import Table
 
-    return Table(pq.read_table(path).to_pydict())
+    if str(path).lower().endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return Table(pq.read_table(path).to_pydict())
+    return Table.read(path)
 
 
 def _merge(folder: Path, parts: list[Part], output: Path) -> tuple[int, Path | None]:
     from astropy.table import Table, vstack
 
     done = _done_parts(folder)
-    tables = [_read_parquet(folder / done[p.index]["file"])
+    tables = [read_catalogue(folder / done[p.index]["file"])
               for p in parts if done[p.index]["file"] is not None]
     table = vstack(tables) if tables else Table()
     fmt = {".parquet": "parquet", ".fits": "fits", ".csv": "ascii.csv",
