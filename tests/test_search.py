@@ -168,7 +168,7 @@ def test_two_workers_share_a_postgresql_study(data, tmp_path):
         "-l", os.path.join(root, "log"), "-w", "start")
     try:
         _pg("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "starlearn", "search")
-        storage = f"postgresql://starlearn@127.0.0.1:{port}/search"
+        storage = f"postgresql+psycopg2://starlearn@127.0.0.1:{port}/search"
         result = subprocess.run(_search_cmd(data, storage, "pg", 4, tmp_path / "best",
                                             "--workers", "2"), capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-3000:]

@@ -542,7 +542,7 @@ def export(model_dir: Path, to_onnx: bool, int8: bool, calibration: Path | None,
 @click.option("--timeout", type=float, default=None, help="Stop adding trials after S s.")
 @click.option("--storage", default=None,
               help="Optuna RDB URL: sqlite:///file.db [default: OUTPUT.study.db] or "
-                   "postgresql://user@host/db for many machines.")
+                   "postgresql+psycopg2://user@host/db for many machines.")
 @click.option("--study", default=None, help="Study name [OUTPUT's name].")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Folder for the best model, retrained.")
