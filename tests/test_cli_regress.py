@@ -35,6 +35,13 @@ def test_train_predict_evaluate_saliency(files, tmp_path):
     saved = json.loads((tmp_path / "model" / "config.json").read_text())
     assert saved["params"]["epochs"] == 15 and saved["params"]["lr"] == 2e-3
     assert saved["params"]["batch_size"] == 32
+    # the network is exported beside the weights, so predict runs ONNX from the start
+    import starlearn as sl
+
+    assert (tmp_path / "model" / "model.onnx").exists()
+    loaded = sl.load(tmp_path / "model")
+    loaded.predict(files / "test.h5")
+    assert loaded.engine_.name == "onnx"
 
     run(["predict", tmp_path / "model", files / "test.h5", "-o", tmp_path / "pred.csv",
          "--quiet"])

@@ -92,7 +92,9 @@ def train_classifier(model: str, data: Path, valid: Path | None, output: Path,
                            adversarial=adapt is not None and "adversarial" in adapt,
                            progress=not quiet, **settings)
     estimator.fit(train_set, valid, target=target)
-    estimator.save(output)
+    from starlearn.cli import save_model
+
+    save_model(estimator, output)
     counts = ", ".join(f"{c} {n}" for c, n in zip(estimator.classes_,
                                                   estimator.class_counts_, strict=True))
     click.echo(f"{model} trained for {len(estimator.history_)} epochs on {counts}"

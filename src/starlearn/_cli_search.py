@@ -84,7 +84,9 @@ def run_search_command(*, task: str, data: Path, valid: Path | None, labels: str
     estimator = estimator_from_params(task, summary["best_params"],
                                       base={**base, "progress": not quiet})
     estimator.fit(str(data), str(valid) if valid else None)
-    estimator.save(output)
+    from starlearn.cli import save_model
+
+    save_model(estimator, output)
     (output / "study.json").write_text(json.dumps({**summary, "storage": storage,
                                                    "space": space}, indent=1, default=str))
     click.echo(f"best parameters {summary['best_params']}")

@@ -160,6 +160,24 @@ def info(path: Path) -> None:
         click.echo(store.summary())
 
 
+def save_model(estimator: object, output: Path) -> None:
+    """Write the artifact folder and, for a network with an ONNX export, ``model.onnx``
+    beside the weights, so that ``predict`` runs ONNX Runtime from the first spectrum
+    (an export that fails leaves a working model that predicts with torch)."""
+    from starlearn.infer.engine import onnx_available
+
+    estimator.save(output)  # type: ignore[attr-defined]
+    if not hasattr(estimator, "module_") or not onnx_available():
+        return
+    try:
+        estimator.export_onnx(output)  # type: ignore[attr-defined]
+    except NotImplementedError:
+        return
+    except Exception as err:  # the trained model must not be lost
+        click.echo(f"warning: ONNX export failed ({type(err).__name__}: {err}); "
+                   "predict will use the torch engine", err=True)
+
+
 def _load_config_file(path: Path | None) -> dict[str, object]:
     if path is None:
         return {}
@@ -285,7 +303,7 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
     estimator = Regressor(model, label_list, preprocess=Resample(grid=grid) if grid else None,
                           progress=not quiet, **settings)  # type: ignore[arg-type]
     estimator.fit(data, valid)
-    estimator.save(output)
+    save_model(estimator, output)
     _echo_regression_summary(estimator)
     click.echo(f"model written to {output}")
 
@@ -310,7 +328,7 @@ def _train_autoencoder(model: str, data: Path, valid: Path | None, output: Path,
                             preprocess=Resample(grid=grid) if grid else None,
                             progress=not quiet, **settings)  # type: ignore[arg-type]
     estimator.fit(data, valid)
-    estimator.save(output)
+    save_model(estimator, output)
     mode = {True: "denoising", False: "reconstruction"}[denoise]
     click.echo(f"{model} ({mode}, latent {latent}) trained for {len(estimator.history_)} "
                f"epochs; model written to {output}")

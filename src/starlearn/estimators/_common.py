@@ -123,7 +123,7 @@ def calibrate_errors(true: np.ndarray, pred: np.ndarray,
 def novelty_distance(features: np.ndarray, mean: np.ndarray, icov: np.ndarray) -> np.ndarray:
     """Mahalanobis distance of each row of ``features`` from the training distribution."""
     diff = features - mean
-    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, icov, diff), 0))
+    return np.sqrt(np.maximum(((diff @ icov) * diff).sum(axis=1), 0))
 
 
 def novelty_threshold(distances: np.ndarray) -> float:

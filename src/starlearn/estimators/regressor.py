@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -341,9 +342,9 @@ class Regressor(SavedEstimator):
         k = int(self.mc_samples) if mc else 0
         engine = self._get_engine(work=len(spectra) * (k + 1))
         means, aleatoric, spread, feats = [], [], [], []
-        for batch in iterate_batches(spectra, batch_size=batch_size, shuffle=False):
-            mean, log_var, features = engine.run(
-                self._network_input(batch.flux, batch.mask, batch.ivar))
+        for batch, x in _prefetched(_array_batches(spectra, batch_size),
+                                    lambda b: self._network_input(b.flux, b.mask, b.ivar)):
+            mean, log_var, features = engine.run(x)
             feats.append(features)
             means.append(mean)
             aleatoric.append(np.exp(0.5 * log_var))
@@ -353,14 +354,13 @@ class Regressor(SavedEstimator):
                 # (float64 draws: the same noise stream as earlier versions, so that a saved
                 # model gives the same errors)
                 sigma = np.where(batch.ivar > 0, 1 / np.sqrt(np.maximum(batch.ivar, 1e-30)), 0)
+                n_pix = batch.flux.shape[1]
                 noisy = (batch.flux[None] + rng.standard_normal((k, *batch.flux.shape))
-                         * sigma[None]).reshape(-1, batch.n_pix)
-                mask = np.broadcast_to(batch.mask, (k, *batch.mask.shape)).reshape(
-                    -1, batch.n_pix)
-                ivar = np.broadcast_to(batch.ivar, (k, *batch.ivar.shape)).reshape(
-                    -1, batch.n_pix)
+                         * sigma[None]).reshape(-1, n_pix)
+                mask = np.broadcast_to(batch.mask, (k, *batch.mask.shape)).reshape(-1, n_pix)
+                ivar = np.broadcast_to(batch.ivar, (k, *batch.ivar.shape)).reshape(-1, n_pix)
                 mk = engine.run(self._network_input(noisy, mask, ivar))[0]
-                spread.append(mk.reshape(k, len(batch), -1).std(axis=0))
+                spread.append(mk.reshape(k, len(batch.flux), -1).std(axis=0))
         mean = np.concatenate(means) * self.label_std_ + self.label_mean_
         ale = np.concatenate(aleatoric) * self.label_std_
         prop = (np.concatenate(spread) * self.label_std_) if k > 0 else np.zeros_like(ale)
@@ -505,3 +505,32 @@ def _nll_and_mse(module: torch.nn.Module,
     err = torch.where(present, mean - torch.nan_to_num(y), torch.zeros_like(mean))
     mse = (err**2).sum() / present.sum().clamp(min=1)
     return masked_gaussian_nll(mean, log_var, y, present), mse
+
+
+class _Rows(NamedTuple):
+    flux: np.ndarray
+    mask: np.ndarray
+    ivar: np.ndarray
+
+
+def _array_batches(spectra: SpectrumSet, batch_size: int) -> Iterator[_Rows]:
+    """Consecutive row blocks of an in-memory set's arrays (views: no copies and none of
+    the checks a new SpectrumSet would repeat)."""
+    for start in range(0, len(spectra), batch_size):
+        rows = slice(start, start + batch_size)
+        yield _Rows(spectra.flux[rows], spectra.mask[rows], spectra.ivar[rows])
+
+
+def _prefetched(items: Iterator[Any], prepare: Any) -> Iterator[tuple[Any, Any]]:
+    """(item, prepare(item)) pairs, preparing the next item in a thread while the caller
+    works on the current one (numpy and the inference engines release the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        item = next(items, None)
+        pending = pool.submit(prepare, item) if item is not None else None
+        while pending is not None:
+            current, ready = item, pending.result()
+            item = next(items, None)
+            pending = pool.submit(prepare, item) if item is not None else None
+            yield current, ready

@@ -18,6 +18,7 @@ on a GPU.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import warnings
@@ -103,7 +104,7 @@ def export_onnx(module: nn.Module, example: torch.Tensor,
     if not onnx_available():
         raise ImportError("ONNX export needs onnxruntime and onnxscript "
                           "(pip install onnxruntime onnxscript)")
-    module = module.cpu().eval()
+    module = copy.deepcopy(module).cpu().eval()  # the caller's module stays where it is
     example = example.detach().cpu().float()
     with torch.no_grad():
         reference = module(example)
