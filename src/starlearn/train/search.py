@@ -191,6 +191,17 @@ def _score(task: str, history: list[dict[str, float]]) -> list[float]:
     return [float(h.get(key, h["valid_loss"])) for h in history]
 
 
+def _stale_callback_name() -> str:
+    """RDBStorage's argument for the callback on a trial whose worker died: Optuna 4.9
+    renamed ``failed_trial_callback`` (deprecated) to ``heartbeat_stale_trial_callback``."""
+    import inspect
+
+    from optuna.storages import RDBStorage
+
+    new = "heartbeat_stale_trial_callback"
+    return new if new in inspect.signature(RDBStorage).parameters else "failed_trial_callback"
+
+
 def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
                valid: Any = None, base: Mapping[str, Any] | None = None,
                space: Mapping[str, Any] | None = None, timeout: float | None = None,
@@ -209,7 +220,7 @@ def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
 
     clean = check_space(space if space is not None else DEFAULT_SPACES[task], task)
     rdb = RDBStorage(storage, heartbeat_interval=5, grace_period=20,
-                     failed_trial_callback=RetryFailedTrialCallback(max_retry=0))
+                     **{_stale_callback_name(): RetryFailedTrialCallback(max_retry=0)})
     prune = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
              if pruner == "median" else optuna.pruners.SuccessiveHalvingPruner())
     if sampler not in ("tpe", "random"):
