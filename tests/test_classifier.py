@@ -229,3 +229,15 @@ def test_bad_settings_are_refused(source):
     with pytest.raises(ValueError, match="no classes"):
         Classifier(preprocess=LineWindow(), progress=False).fit(
             SpectrumSet(wave=source.wave, flux=source.flux[:20], meta={"rv": np.zeros(20)}))
+
+
+def test_line_window_applied_to_its_own_output_changes_nothing():
+    """Packed windows (already cut, at rest) go through a saved LineWindow unchanged."""
+    from starlearn.synth import generate
+
+    spectra = generate("lamost", 6, seed=4, snr=(30, 60), rv=(-150.0, 150.0))
+    assert np.any(np.asarray(spectra.meta["rv"]) != 0)
+    windows = LineWindow().transform(spectra)
+    again = LineWindow().transform(windows)
+    assert_array_equal(again.mask, windows.mask)
+    assert_allclose(again.flux, windows.flux, rtol=1e-6, atol=1e-6)

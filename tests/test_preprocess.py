@@ -214,7 +214,10 @@ def test_doppler_shift_then_back_recovers_wave() -> None:
     b = np.asarray(spectra.meta["rv"]) / C_KMS
     assert_allclose(rest.wave, spectra.wave[None, :] / np.sqrt((1 + b) / (1 - b))[:, None],
                     rtol=1e-14)
-    back = DopplerShift(to_rest=False).transform(rest)
+    # at rest: the column says so, the velocity removed is kept
+    assert_array_equal(rest.meta["rv"], 0.0)
+    assert_array_equal(rest.meta["rv_removed"], spectra.meta["rv"])
+    back = DopplerShift(to_rest=False, rv_column="rv_removed").transform(rest)
     assert_allclose(back.wave, np.broadcast_to(spectra.wave, back.wave.shape), rtol=1e-15,
                     atol=0)
     assert_array_equal(back.flux, spectra.flux)
@@ -223,6 +226,33 @@ def test_doppler_shift_then_back_recovers_wave() -> None:
     assert there.shared_wave
     again = DopplerShift(rv=-123.4).transform(there)
     assert_allclose(again.wave, spectra.wave, rtol=1e-15, atol=0)
+
+
+def test_doppler_shift_to_rest_twice_shifts_once() -> None:
+    spectra = common_spectra()
+    once = DopplerShift().transform(spectra)
+    twice = DopplerShift().transform(once)
+    assert_allclose(twice.wave, once.wave, rtol=1e-15, atol=0)
+    assert_array_equal(twice.meta["rv_removed"], spectra.meta["rv"])
+
+
+def test_resample_onto_its_own_grid_changes_nothing() -> None:
+    grid = Grid.log_uniform(15000.0, 15100.0, n_pix=200)
+    rng = np.random.default_rng(3)
+    ivar = rng.uniform(1.0, 4.0, (3, 200))
+    ivar[0, 5] = 0.0
+    spectra = SpectrumSet(wave=grid.wave, flux=1 + 0.1 * rng.standard_normal((3, 200)),
+                          ivar=ivar)
+    out = Resample(grid=grid).transform(spectra)
+    good = ~spectra.mask
+    assert_array_equal(out.mask, spectra.mask)
+    assert_array_equal(out.flux[good], spectra.flux[good])
+    assert_array_equal(out.ivar, spectra.ivar)
+    # the slow path (a grid one millionth of a pixel off) agrees
+    moved = Resample(grid=grid).transform(spectra.replace(wave=grid.wave * (1 + 1e-9)))
+    assert_array_equal(moved.mask[:, 1:-1], spectra.mask[:, 1:-1])  # the ends may fall off
+    inner = good & ~moved.mask
+    assert_allclose(moved.flux[inner], spectra.flux[inner], rtol=1e-4)
 
 
 def test_doppler_missing_column_names_it() -> None:

@@ -59,7 +59,10 @@ class DopplerShift(Transform):
     (:func:`doppler_factor`). The result has a per-spectrum wavelength array of shape
     (n_spectra, n_pixels) unless the input wavelengths were shared and all velocities are
     equal. Shifting by ``v`` and then by ``-v`` recovers the wavelengths to float64
-    rounding. The meta ``rv_column`` is left as it is.
+    rounding. Moving to the rest frame by ``rv_column`` sets that column to 0 (the spectra
+    are at rest now) and adds the velocity removed to ``<rv_column>_removed``, so that a
+    saved pipeline applied again to spectra shifted earlier (packed windows, ``ingest
+    --rest-frame``) does not shift them twice.
 
     Examples
     --------
@@ -122,4 +125,14 @@ class DopplerShift(Transform):
             wave = spectra.wave * factor[0] if len(rv) else spectra.wave
         else:
             wave = np.broadcast_to(spectra.wave, spectra.flux.shape) * factor[:, None]
-        return spectra.replace(wave=wave)
+        if self.rv is not None or not self.to_rest:
+            return spectra.replace(wave=wave)
+        # at rest now: the column says so, so that a second shift (a saved pipeline applied
+        # to spectra shifted earlier) moves nothing; what was removed stays in meta
+        meta = spectra.meta.copy()
+        removed = f"{self.rv_column}_removed"
+        before = (np.asarray(meta[removed], dtype=np.float64) if removed in meta.colnames
+                  else 0.0)
+        meta[removed] = before + rv
+        meta[self.rv_column] = np.zeros(len(rv))
+        return spectra.replace(wave=wave, meta=meta)

@@ -78,6 +78,11 @@ class Resample(Transform):
         out_edges = grid.edges
         good = ~spectra.mask
         n = len(spectra)
+        if spectra.shared_wave and _same_pixels(spectra.wave, grid.wave):
+            # already on the grid (packed windows, a set resampled earlier): nothing to move
+            bad = spectra.mask | (spectra.ivar <= 0) | grid.gap_mask[None, :]
+            return spectra.replace(wave=grid.wave, flux=np.where(bad, 0.0, spectra.flux),
+                                   ivar=np.where(bad, 0.0, spectra.ivar), mask=bad)
         if spectra.shared_wave:
             op = rebin_matrix(pixel_edges(spectra.wave), out_edges)
             flux, ivar, weight = apply_masked(op, spectra.flux, spectra.ivar, good)
@@ -99,3 +104,11 @@ class Resample(Transform):
         flux[bad] = 0.0
         ivar[bad] = 0.0
         return spectra.replace(wave=grid.wave, flux=flux, ivar=ivar, mask=bad)
+
+
+def _same_pixels(wave: np.ndarray, grid_wave: np.ndarray) -> bool:
+    """True when ``wave`` (Å) is ``grid_wave`` to a millionth of a pixel."""
+    if wave.shape != grid_wave.shape:
+        return False
+    step = np.diff(grid_wave)
+    return bool(np.all(np.abs(wave - grid_wave) <= 1e-6 * np.concatenate([step, step[-1:]])))
