@@ -130,22 +130,13 @@ def _model(model_dir: str, engine: str, threads: int) -> Any:
 
 
 def _read_part(part: Part, fmt: str | None) -> tuple[list[Any], list[tuple[str, str]]]:
+    from starlearn.io.batch import read_many
     from starlearn.io.dataset import open_dataset
-    from starlearn.io.fitsutil import ReadError
-    from starlearn.io.registry import read
 
     if part.dataset is not None:
         with open_dataset(part.dataset) as store:
             return [store.read(slice(part.start, part.stop))], []
-    sets, rejects = [], []
-    for path in part.files:
-        try:
-            sets.append(read(path, format=fmt))
-        except ReadError as err:
-            rejects.append((path, err.reason))
-        except (ValueError, OSError) as err:
-            rejects.append((path, str(err)))
-    return sets, rejects
+    return read_many(part.files, format=fmt)
 
 
 def _predict_sets(model: Any, sets: list[Any]) -> tuple[list[Any], list[tuple[str, str]]]:

@@ -24,6 +24,7 @@ import numpy as np
 from astropy.io import fits
 
 from starlearn.grid import C_KMS, air_to_vacuum
+from starlearn.io.batch import SpectrumRow, register_row_reader
 from starlearn.io.fitsutil import (
     ReadError,
     as_hdulist,
@@ -150,11 +151,22 @@ def _meta(header: fits.Header, survey: str) -> dict[str, list[Any]]:
     return meta
 
 
+def _ident(header: fits.Header, name: str) -> str:
+    return str(header.get("OBSID", header.get("OBJNAME", header.get("FILENAME", name)))).strip()
+
+
 def _spectrum_set(arrays: _Arrays, name: str, survey: str) -> SpectrumSet:
-    header = arrays.header
-    ident = str(header.get("OBSID", header.get("OBJNAME", header.get("FILENAME", name))))
     return SpectrumSet(wave=arrays.wave, flux=arrays.flux, ivar=arrays.ivar, mask=arrays.mask,
-                       ids=[ident.strip()], meta=_meta(header, survey))
+                       ids=[_ident(arrays.header, name)], meta=_meta(arrays.header, survey))
+
+
+@register_row_reader("lamost-lrs")
+def _lrs_row(hdul: fits.HDUList, name: str, *, mask_bits: str = "and") -> SpectrumRow:
+    """The spectrum of :func:`read_lamost_lrs` as a row, for :func:`starlearn.io.read_many`."""
+    arrays = _lrs_arrays(hdul, name, mask_bits)
+    meta = {key: values[0] for key, values in _meta(arrays.header, "lamost").items()}
+    return SpectrumRow(arrays.wave, arrays.flux, arrays.ivar, arrays.mask,
+                       _ident(arrays.header, name), meta)
 
 
 @register_reader("lamost-lrs", identifier=lamost_lrs_identify, priority=10)

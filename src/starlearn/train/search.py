@@ -191,15 +191,26 @@ def _score(task: str, history: list[dict[str, float]]) -> list[float]:
     return [float(h.get(key, h["valid_loss"])) for h in history]
 
 
-def _stale_callback_name() -> str:
-    """RDBStorage's argument for the callback on a trial whose worker died: Optuna 4.9
-    renamed ``failed_trial_callback`` (deprecated) to ``heartbeat_stale_trial_callback``."""
-    import inspect
+def _heartbeat_storage(url: str) -> Any:
+    """RDBStorage with a 5 s heartbeat: a trial whose worker died (no beat for 20 s) is
+    marked failed and not retried. Optuna 4.9 renamed the callback argument and class
+    (``failed_trial_callback``/``RetryFailedTrialCallback`` are deprecated); both spellings
+    are supported. The heartbeat is an Optuna "experimental" feature: its warning is muted."""
+    import warnings
 
-    from optuna.storages import RDBStorage
+    import optuna.storages as storages
+    from optuna.exceptions import ExperimentalWarning
 
-    new = "heartbeat_stale_trial_callback"
-    return new if new in inspect.signature(RDBStorage).parameters else "failed_trial_callback"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+            return storages.RDBStorage(
+                url, heartbeat_interval=5, grace_period=20,
+                heartbeat_stale_trial_callback=storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=0))
+        return storages.RDBStorage(
+            url, heartbeat_interval=5, grace_period=20,
+            failed_trial_callback=storages.RetryFailedTrialCallback(max_retry=0))
 
 
 def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
@@ -214,13 +225,11 @@ def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
     ``sampler`` "tpe" (default) or "random" (the baseline of benchmarks/search.py).
     """
     import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
     clean = check_space(space if space is not None else DEFAULT_SPACES[task], task)
-    rdb = RDBStorage(storage, heartbeat_interval=5, grace_period=20,
-                     **{_stale_callback_name(): RetryFailedTrialCallback(max_retry=0)})
+    rdb = _heartbeat_storage(storage)
     prune = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
              if pruner == "median" else optuna.pruners.SuccessiveHalvingPruner())
     if sampler not in ("tpe", "random"):

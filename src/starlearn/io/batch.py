@@ -1,0 +1,136 @@
+"""Read many single-spectrum files into one SpectrumSet: the archive runner's read path.
+
+:func:`starlearn.io.read` returns one SpectrumSet per file, whose astropy meta table alone
+costs about as much as opening a small FITS file. A format that registers a *row reader*
+(``register_row_reader``) hands back plain arrays and a dict of header values instead, and
+:func:`read_many` builds one set (and one meta table) for all the files of a batch. Formats
+without a row reader go through :func:`~starlearn.io.read` as usual. Identification is the
+registry's: a file is first tried against the formats of at least the priority of the
+previous file's format (in an archive of one survey that is a handful of header lookups),
+and identified among all formats when that does not give exactly one answer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from starlearn.io.fitsutil import ReadError, as_hdulist
+from starlearn.io.registry import _INFO, _choose, _identify, _is_fits, _safe, formats, read
+from starlearn.spectra import SpectrumSet
+
+__all__ = ["SpectrumRow", "read_many", "register_row_reader", "rows_to_set"]
+
+
+@dataclass
+class SpectrumRow:
+    """One spectrum as a row reader returns it: vacuum wavelength (Å), flux, inverse
+    variance and bad-pixel mask (1-D, one length), its id and scalar meta values."""
+
+    wave: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    mask: np.ndarray
+    id: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+RowReader = Callable[..., SpectrumRow]
+_ROW_READERS: dict[str, RowReader] = {}
+
+
+def register_row_reader(name: str) -> Callable[[RowReader], RowReader]:
+    """Decorator registering ``row_reader(hdul, name, **options) -> SpectrumRow`` for the
+    registered format ``name`` (its reader must give the same spectrum)."""
+
+    def decorate(fn: RowReader) -> RowReader:
+        _ROW_READERS[name] = fn
+        return fn
+
+    return decorate
+
+
+def rows_to_set(rows: Sequence[SpectrumRow]) -> SpectrumSet:
+    """One SpectrumSet from rows of one length: the wavelength stays shared when every row
+    has the same one; meta columns are the union of the rows' keys (NaN or "" where a row
+    lacks one)."""
+    if not rows:
+        raise ValueError("rows_to_set: no rows")
+    first = rows[0].wave
+    shared = all(r.wave is first or np.array_equal(r.wave, first) for r in rows)
+    wave = first if shared else np.vstack([r.wave for r in rows])
+    keys: list[str] = []
+    for r in rows:
+        keys.extend(k for k in r.meta if k not in keys)
+    meta = {}
+    for k in keys:
+        values = [r.meta.get(k) for r in rows]
+        text = any(isinstance(v, str) for v in values)
+        meta[k] = [("" if text else np.nan) if v is None else v for v in values]
+    return SpectrumSet(wave=wave, flux=np.vstack([r.flux for r in rows]),
+                       ivar=np.vstack([r.ivar for r in rows]),
+                       mask=np.vstack([r.mask for r in rows]),
+                       ids=[r.id for r in rows], meta=meta)
+
+
+def _format_of(name: str, hdul: Any, previous: str | None) -> str:
+    if previous is not None:
+        floor = _INFO[previous].priority
+        args = (hdul,)
+        hits = [info.name for info in formats()
+                if info.fits and info.identifier is not None and info.priority >= floor
+                and _safe(info.identifier, name, args)]
+        if hits == [previous]:
+            return previous
+    return _choose(name, _identify(name, hdul))
+
+
+def read_many(paths: Sequence[str | os.PathLike], format: str | None = None,
+              **options: Any) -> tuple[list[SpectrumSet], list[tuple[str, str]]]:
+    """Read ``paths`` (FITS files of any registered format); returns the spectra as few
+    SpectrumSets as possible (one per spectrum length for formats with a row reader, one
+    per file for the others; meta ``file`` and ``format`` as :func:`read` gives) and the
+    files that could not be used with the reason, in input order."""
+    if format is not None and format not in _INFO:
+        raise ValueError(f"unknown format '{format}'; known formats: "
+                         f"{', '.join(r.name for r in formats())}")
+    rows: dict[int, list[SpectrumRow]] = {}
+    sets: list[SpectrumSet] = []
+    rejects: list[tuple[str, str]] = []
+    previous = format
+    for path in paths:
+        name = os.fspath(path)
+        try:
+            if not os.path.exists(name):
+                raise ReadError(name, "no such file")
+            if not _is_fits(name):
+                sets.append(read(name, format=format, **options))
+                continue
+            with as_hdulist(name) as hdul:
+                fmt = format or _format_of(name, hdul, previous)
+                previous = fmt
+                if fmt not in _ROW_READERS:
+                    sets.append(read(hdul, format=fmt, **options))
+                    sets[-1].meta["file"] = [name] * len(sets[-1])
+                    continue
+                try:
+                    row = _ROW_READERS[fmt](hdul, name, **options)
+                except ReadError:
+                    raise
+                except (KeyError, IndexError, ValueError, TypeError, OSError) as err:
+                    raise ReadError(name, f"cannot be read as {fmt}: {err}") from None
+            if not np.any(~row.mask & (row.ivar > 0) & np.isfinite(row.flux)):
+                raise ReadError(name, "no usable pixel (all flux masked, non-finite or "
+                                      "ivar = 0)")
+            row.meta.setdefault("file", name)
+            row.meta.setdefault("format", fmt)
+            rows.setdefault(row.flux.size, []).append(row)
+        except ReadError as err:
+            rejects.append((name, err.reason))
+        except (ValueError, OSError) as err:
+            rejects.append((name, str(err)))
+    return [rows_to_set(group) for group in rows.values()] + sets, rejects
