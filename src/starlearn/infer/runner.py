@@ -110,23 +110,30 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 # ---------------------------------------------------------------------- worker side
-_MODELS: dict[tuple[str, str, int], Any] = {}
+_MODELS: dict[tuple[str, str], Any] = {}
 
 
-def _model(model_dir: str, engine: str, threads: int) -> Any:
-    """The model of ``model_dir``, loaded once per worker process."""
-    key = (model_dir, engine, threads)
+def _loaded(model_dir: str, engine: str) -> Any:
+    """The model of ``model_dir``, loaded once per process (its engine is built at its
+    first prediction, so a model loaded before a fork builds it in each worker)."""
+    key = (model_dir, engine)
     if key not in _MODELS:
-        import torch
-
         from starlearn.artifact import load
 
-        torch.set_num_threads(max(1, threads))
         model = load(model_dir)
         model.engine = engine
         model.progress = False
         _MODELS[key] = model
     return _MODELS[key]
+
+
+def _model(model_dir: str, engine: str, threads: int) -> Any:
+    """The worker's model, with torch set to ``threads`` threads."""
+    import torch
+
+    if torch.get_num_threads() != max(1, threads):
+        torch.set_num_threads(max(1, threads))
+    return _loaded(model_dir, engine)
 
 
 def _read_part(part: Part, fmt: str | None) -> tuple[list[Any], list[tuple[str, str]]]:
@@ -249,7 +256,7 @@ def _append_manifest(folder: Path, record: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
-def _execute(todo: list[Part], task: Callable[[Part], dict[str, Any]], workers: int,
+def _execute(todo: list[Part], task: _Task, workers: int,
              scheduler: str | None,
              on_done: Callable[[dict[str, Any]], None]) -> None:
     if scheduler is not None:
@@ -274,10 +281,25 @@ def _execute(todo: list[Part], task: Callable[[Part], dict[str, Any]], workers: 
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    method = _start_method()
+    if method == "fork":
+        task.preload()  # the forked workers inherit the loaded model
+    with ProcessPoolExecutor(workers, mp_context=get_context(method)) as pool:
         futures = [pool.submit(task, part) for part in todo]
         for future in as_completed(futures):
             on_done(future.result())
+
+
+def _start_method() -> str:
+    """"fork" on Linux (the workers start without importing torch and starlearn again,
+    which costs seconds per worker; each worker runs torch single-threaded or not at all,
+    so a parent that used torch's thread pool is safe to fork), "spawn" elsewhere."""
+    import multiprocessing
+    import sys
+
+    if sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods():
+        return "fork"
+    return "spawn"
 
 
 class _Task:
@@ -286,6 +308,10 @@ class _Task:
     def __init__(self, model_dir: str, parts_dir: str, engine: str, threads: int,
                  fmt: str | None) -> None:
         self.args = (model_dir, parts_dir, engine, threads, fmt)
+
+    def preload(self) -> None:
+        """Load the model in this process (before forking the workers)."""
+        _loaded(self.args[0], self.args[2])
 
     def __call__(self, part: Part) -> dict[str, Any]:
         model_dir, parts_dir, engine, threads, fmt = self.args
