@@ -241,6 +241,13 @@ def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
     base = dict(base or {})
 
     def objective(trial: Any) -> float:
+        taken = sum(1 for t in st.get_trials(deepcopy=False, states=(
+            TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING))
+            if t.number < trial.number)
+        if taken >= trials:  # other workers hold the whole budget: stop without training
+            trial.set_user_attr("over_budget", True)
+            st.stop()
+            raise _OverBudget(f"the study's {trials} trials are taken by other workers")
         params = _suggest(trial, clean)
         for other in st.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if other.params == params:  # evaluated already (by any worker): no retraining
@@ -262,11 +269,19 @@ def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
         trial.set_user_attr("epochs", len(estimator.history_))
         return best
 
+    finished = (TrialState.COMPLETE, TrialState.PRUNED)
+    if len(st.get_trials(deepcopy=False, states=finished)) >= trials:
+        return st  # a finished study: nothing to add
     st.optimize(objective, timeout=timeout, gc_after_trial=True,
-                callbacks=[MaxTrialsCallback(trials, states=(TrialState.COMPLETE,
-                                                             TrialState.PRUNED))],
-                catch=(FloatingPointError,))
+                callbacks=[MaxTrialsCallback(trials, states=finished)],
+                catch=(FloatingPointError, _OverBudget))
     return st
+
+
+class _OverBudget(Exception):
+    """A trial started when trials finished or running elsewhere already fill the budget
+    (two workers asking at once): it is marked failed and its worker stops, so that the
+    study ends with exactly the asked number of finished trials."""
 
 
 def study_summary(study: Any, top: int = 10) -> dict[str, Any]:
