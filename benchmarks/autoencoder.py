@@ -84,6 +84,9 @@ def main() -> None:
                         help="cap each training (seconds; for quick trial runs only, the "
                              "recorded results use the defaults)")
     parser.add_argument("--out", type=Path, default=None, help="write results JSON here")
+    parser.add_argument("--folder", type=Path, default=None,
+                        help="work folder; models already trained in it (with their recorded "
+                             "training time) are reused, to finish an interrupted run")
     args = parser.parse_args()
     if args.max_time:
         MAX_TIME.extend(["--max-time", str(args.max_time)])
@@ -95,7 +98,19 @@ def main() -> None:
     from starlearn.evaluate.metrics import robust_sigma
     from starlearn.synth import generate
 
-    folder = Path(tempfile.mkdtemp())
+    folder = args.folder or Path(tempfile.mkdtemp())
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / "train_seconds.json"
+    done = json.loads(record.read_text()) if record.exists() else {}
+
+    def train_once(name: str, out: Path, *cmd: str) -> float:
+        if name in done and (out / "config.json").exists():
+            return float(done[name])  # trained earlier in this folder
+        seconds = cli(*cmd)
+        done[name] = seconds
+        record.write_text(json.dumps(done))
+        return seconds
+
     t0 = time.perf_counter()
     spectra = generate("pfs-mr", args.n_train + args.n_test, seed=3, snr=None, n_jobs=2)
     train, test = spectra[:args.n_train], spectra[args.n_train:]
@@ -104,8 +119,8 @@ def main() -> None:
     train_snr = np.exp(rng.uniform(np.log(5), np.log(50), len(train)))
     noisy_train = add_noise(train, train_snr, seed=11, shape=shape)
     paths = {"clean": folder / "train-clean.h5", "noisy": folder / "train-noisy.h5"}
-    train.write(paths["clean"])
-    noisy_train.write(paths["noisy"])
+    train.write(paths["clean"], overwrite=True)
+    noisy_train.write(paths["noisy"], overwrite=True)
     print(f"{len(spectra)} pfs-mr spectra in {time.perf_counter() - t0:.0f} s; ETC noise "
           f"shape: 5-95% range {np.percentile(shape, 5):.2f}-{np.percentile(shape, 95):.2f},"
           f" max {shape.max():.1f}", flush=True)
@@ -121,13 +136,14 @@ def main() -> None:
             extra = ["--snr", "5:50"] if kind == "clean" else []
             cmd = ["train", "--task", "autoencode", "--model", model, "--latent", latent,
                    "--denoise", *extra, "--data", str(paths[kind]), "-o", str(out), "--quiet"]
-            results["train_seconds"][name] = cli(*cmd)
+            results["train_seconds"][name] = train_once(name, out, *cmd)
             results["settings"][name] = "starlearn " + " ".join(cmd[:-5])
             runs[name] = out
             print(f"{name}: trained in {results['train_seconds'][name]:.0f} s", flush=True)
     starnet_dir = folder / "starnet"
-    results["train_seconds"]["starnet (clean)"] = cli(
-        "train", "--task", "regress", "--model", "starnet", "--data", str(paths["clean"]),
+    results["train_seconds"]["starnet (clean)"] = train_once(
+        "starnet (clean)", starnet_dir, "train", "--task", "regress", "--model", "starnet",
+        "--data", str(paths["clean"]),
         "--labels", ",".join(LABELS), "-o", str(starnet_dir), "--quiet")
     print(f"starnet on clean spectra: {results['train_seconds']['starnet (clean)']:.0f} s",
           flush=True)
