@@ -20,7 +20,17 @@ from typing import Any
 import numpy as np
 
 from starlearn.io.fitsutil import ReadError, as_hdulist
-from starlearn.io.registry import _INFO, _choose, _identify, _is_fits, _safe, formats, read
+from starlearn.io.registry import (
+    _INFO,
+    NO_USABLE_PIXEL,
+    _call,
+    _choose,
+    _identify,
+    _is_fits,
+    formats,
+    read,
+    reader_errors,
+)
 from starlearn.spectra import SpectrumSet
 
 __all__ = ["SpectrumRow", "read_many", "register_row_reader", "rows_to_set"]
@@ -79,11 +89,7 @@ def rows_to_set(rows: Sequence[SpectrumRow]) -> SpectrumSet:
 
 def _format_of(name: str, hdul: Any, previous: str | None) -> str:
     if previous is not None:
-        floor = _INFO[previous].priority
-        args = (hdul,)
-        hits = [info.name for info in formats()
-                if info.fits and info.identifier is not None and info.priority >= floor
-                and _safe(info.identifier, name, args)]
+        hits = _identify(name, hdul, min_priority=_INFO[previous].priority)
         if hits == [previous]:
             return previous
     return _choose(name, _identify(name, hdul))
@@ -91,10 +97,10 @@ def _format_of(name: str, hdul: Any, previous: str | None) -> str:
 
 def read_many(paths: Sequence[str | os.PathLike], format: str | None = None,
               **options: Any) -> tuple[list[SpectrumSet], list[tuple[str, str]]]:
-    """Read ``paths`` (FITS files of any registered format); returns the spectra as few
+    """Read ``paths`` (files of any registered format); returns the spectra as few
     SpectrumSets as possible (one per spectrum length for formats with a row reader, one
     per file for the others; meta ``file`` and ``format`` as :func:`read` gives) and the
-    files that could not be used with the reason, in input order."""
+    files that could not be used with the reason (the reasons :func:`read` gives)."""
     if format is not None and format not in _INFO:
         raise ValueError(f"unknown format '{format}'; known formats: "
                          f"{', '.join(r.name for r in formats())}")
@@ -105,27 +111,17 @@ def read_many(paths: Sequence[str | os.PathLike], format: str | None = None,
     for path in paths:
         name = os.fspath(path)
         try:
-            if not os.path.exists(name):
-                raise ReadError(name, "no such file")
-            if not _is_fits(name):
+            if not _is_fits(name):  # text formats, and files that do not exist
                 sets.append(read(name, format=format, **options))
                 continue
             with as_hdulist(name) as hdul:
                 fmt = format or _format_of(name, hdul, previous)
                 previous = fmt
                 if fmt not in _ROW_READERS:
-                    sets.append(read(hdul, format=fmt, **options))
-                    sets[-1].meta["file"] = [name] * len(sets[-1])
+                    sets.append(_call(fmt, hdul, name, options))
                     continue
-                try:
+                with reader_errors(fmt, name):
                     row = _ROW_READERS[fmt](hdul, name, **options)
-                except ReadError:
-                    raise
-                except (KeyError, IndexError, ValueError, TypeError, OSError) as err:
-                    raise ReadError(name, f"cannot be read as {fmt}: {err}") from None
-            if not np.any(~row.mask & (row.ivar > 0) & np.isfinite(row.flux)):
-                raise ReadError(name, "no usable pixel (all flux masked, non-finite or "
-                                      "ivar = 0)")
             row.meta.setdefault("file", name)
             row.meta.setdefault("format", fmt)
             rows.setdefault(row.flux.size, []).append(row)
@@ -133,4 +129,10 @@ def read_many(paths: Sequence[str | os.PathLike], format: str | None = None,
             rejects.append((name, err.reason))
         except (ValueError, OSError) as err:
             rejects.append((name, str(err)))
-    return [rows_to_set(group) for group in rows.values()] + sets, rejects
+    for group in rows.values():
+        spectra = rows_to_set(group)
+        empty = spectra.mask.all(axis=1)  # the SpectrumSet's own notion of a usable pixel
+        rejects.extend((str(f), NO_USABLE_PIXEL) for f in spectra.meta["file"][empty])
+        if not empty.all():
+            sets.insert(0, spectra[~empty] if empty.any() else spectra)
+    return sets, rejects

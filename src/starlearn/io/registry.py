@@ -13,8 +13,9 @@ with the HDUList; error messages always name the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,10 +111,14 @@ def identify_format(source: Any) -> list[str]:
     return _identify(path, None)
 
 
-def _identify(path: str | None, hdul: fits.HDUList | None) -> list[str]:
+def _identify(path: str | None, hdul: fits.HDUList | None,
+              min_priority: int | None = None) -> list[str]:
+    """Formats whose identifiers accept the file (only those of at least ``min_priority``
+    when given: the lower ones could not win)."""
     args = (hdul,) if hdul is not None else ((path,) if path is not None else ())
     return [info.name for info in formats()
             if info.identifier is not None and info.fits == (hdul is not None)
+            and (min_priority is None or info.priority >= min_priority)
             and _safe(info.identifier, path, args)]
 
 
@@ -174,18 +179,27 @@ def read(source: Any, format: str | None = None, **options: Any) -> SpectrumSet:
     return _call(chosen, source, name, options)
 
 
-def _call(fmt: str, source: Any, name: str, options: dict[str, Any]) -> SpectrumSet:
-    info = _INFO[fmt]
+@contextlib.contextmanager
+def reader_errors(fmt: str, name: str) -> Iterator[None]:
+    """Turn what a ``fmt`` reader raises into a :class:`ReadError` naming the file."""
     try:
-        spectra = info.reader(source, **options)
+        yield
     except ReadError as err:
         if err.path.startswith("<"):
             raise ReadError(name, err.reason) from None
         raise
     except (KeyError, IndexError, ValueError, TypeError, OSError) as err:
         raise ReadError(name, f"cannot be read as {fmt}: {err}") from None
+
+
+NO_USABLE_PIXEL = "no usable pixel (all flux masked, non-finite or ivar = 0)"
+
+
+def _call(fmt: str, source: Any, name: str, options: dict[str, Any]) -> SpectrumSet:
+    with reader_errors(fmt, name):
+        spectra = _INFO[fmt].reader(source, **options)
     if spectra.mask.all():
-        raise ReadError(name, "no usable pixel (all flux masked, non-finite or ivar = 0)")
+        raise ReadError(name, NO_USABLE_PIXEL)
     if "file" not in spectra.meta.colnames and not name.startswith("<"):
         spectra.meta["file"] = [name] * len(spectra)
     if "format" not in spectra.meta.colnames:
