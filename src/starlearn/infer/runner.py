@@ -281,7 +281,7 @@ def _execute(todo: list[Part], task: _Task, workers: int,
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
-    method = _start_method()
+    method = _start_method(task.threads)
     if method == "fork":
         task.preload()  # the forked workers inherit the loaded model
     with ProcessPoolExecutor(workers, mp_context=get_context(method)) as pool:
@@ -290,14 +290,16 @@ def _execute(todo: list[Part], task: _Task, workers: int,
             on_done(future.result())
 
 
-def _start_method() -> str:
-    """"fork" on Linux (the workers start without importing torch and starlearn again,
-    which costs seconds per worker; each worker runs torch single-threaded or not at all,
-    so a parent that used torch's thread pool is safe to fork), "spawn" elsewhere."""
+def _start_method(threads: int) -> str:
+    """"fork" on Linux when each worker runs torch on one thread (the workers start without
+    importing torch and starlearn again, which costs seconds per worker), "spawn" otherwise:
+    torch's OpenMP pool cannot be used with several threads in a child forked from a
+    parent that used it."""
     import multiprocessing
     import sys
 
-    if sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods():
+    if (threads <= 1 and sys.platform == "linux"
+            and "fork" in multiprocessing.get_all_start_methods()):
         return "fork"
     return "spawn"
 
@@ -308,6 +310,10 @@ class _Task:
     def __init__(self, model_dir: str, parts_dir: str, engine: str, threads: int,
                  fmt: str | None) -> None:
         self.args = (model_dir, parts_dir, engine, threads, fmt)
+
+    @property
+    def threads(self) -> int:
+        return self.args[3]
 
     def preload(self) -> None:
         """Load the model in this process (before forking the workers)."""
