@@ -5,9 +5,12 @@ costs about as much as opening a small FITS file. A format that registers a *row
 (``register_row_reader``) hands back plain arrays and a dict of header values instead, and
 :func:`read_many` builds one set (and one meta table) for all the files of a batch. Formats
 without a row reader go through :func:`~starlearn.io.read` as usual. Identification is the
-registry's: a file is first tried against the formats of at least the priority of the
-previous file's format (in an archive of one survey that is a handful of header lookups),
-and identified among all formats when that does not give exactly one answer.
+registry's, once: a file that the previous file's format accepts (and no format of higher
+priority) is read as that format, which in an archive of one survey costs one identifier
+call per file instead of one per registered format; any other file is identified among all
+formats as :func:`~starlearn.io.read` does. (Formats of one priority are told apart by
+content, so their identifiers do not overlap on real files; an ambiguous file that
+:func:`~starlearn.io.read` would refuse is read as the previous file's format here.)
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from starlearn.io.registry import (
     _choose,
     _identify,
     _is_fits,
+    _safe,
     formats,
     read,
     reader_errors,
@@ -89,8 +93,9 @@ def rows_to_set(rows: Sequence[SpectrumRow]) -> SpectrumSet:
 
 def _format_of(name: str, hdul: Any, previous: str | None) -> str:
     if previous is not None:
-        hits = _identify(name, hdul, min_priority=_INFO[previous].priority)
-        if hits == [previous]:
+        info = _INFO[previous]
+        if (info.identifier is not None and _safe(info.identifier, name, (hdul,))
+                and not _identify(name, hdul, min_priority=info.priority + 1)):
             return previous
     return _choose(name, _identify(name, hdul))
 
