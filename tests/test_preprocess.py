@@ -182,15 +182,24 @@ def test_resample_min_good_masks_mostly_bad_pixels() -> None:
     assert Resample(grid=grid, min_good=0.6).transform(half).mask[0, 5]
 
 
-def test_resample_per_spectrum_wave_equals_one_by_one() -> None:
-    spectra = common_spectra(shared=False)
-    out = Resample(grid=SMALL_GRID).transform(spectra)
-    for i in (0, 3):
-        one = Resample(grid=SMALL_GRID).transform(
+@pytest.mark.parametrize("n_pix", [300, 1000, 90])  # coarser, finer, much coarser
+def test_resample_per_spectrum_wave_equals_one_by_one(n_pix) -> None:
+    """The batched (banded) path for spectra with their own wavelengths gives what the
+    sparse path gives each spectrum alone, also where a shift leaves part of the grid
+    uncovered."""
+    spectra = common_spectra(n=8, shared=False)
+    stretch = doppler_factor(np.linspace(-2500.0, 2500.0, 8))[:, None]  # up to ~120 Å
+    spectra = spectra.replace(wave=spectra.wave * stretch)
+    grid = Grid.log_uniform(15000.0, 15500.0, n_pix=n_pix)
+    out = Resample(grid=grid).transform(spectra)
+    assert out.mask[0].any() and out.mask[-1].any() and not out.mask[4].all()
+    for i in range(len(spectra)):
+        one = Resample(grid=grid).transform(
             SpectrumSet(wave=spectra.wave[i], flux=spectra.flux[i:i + 1],
                         ivar=spectra.ivar[i:i + 1], mask=spectra.mask[i:i + 1]))
-        assert_array_equal(out.flux[i], one.flux[0])
-        assert_array_equal(out.ivar[i], one.ivar[0])
+        assert_array_equal(out.mask[i], one.mask[0])
+        assert_allclose(out.flux[i], one.flux[0], rtol=1e-12, atol=0)
+        assert_allclose(out.ivar[i], one.ivar[0], rtol=1e-12, atol=0)
 
 
 def test_resample_bad_grid_name() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-__all__ = ["apply_masked"]
+__all__ = ["apply_banded", "apply_masked"]
 
 _CHUNK = 256
 
@@ -79,3 +79,23 @@ def apply_masked(op: sparse.csr_matrix, flux: np.ndarray, ivar: np.ndarray,
         np.divide(1.0, var_out, out=ivar_out[sl], where=ok & (var_out > 0))
         weight[sl] = w
     return flux_out, ivar_out, weight
+
+
+def apply_banded(index: np.ndarray, weight: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
+                 good: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`apply_masked` for one operator per spectrum in banded form (``index``,
+    ``weight`` of shape (n_spectra, n_out, k), as :func:`~starlearn.preprocess._rebin.
+    rebin_bands` gives): the same formulas, gathered instead of sparse products."""
+    rows = np.arange(flux.shape[0])[:, None, None]
+    gd = good[rows, index]
+    f = np.where(gd, flux[rows, index], 0.0).astype(np.float64)
+    iv = ivar[rows, index].astype(np.float64)
+    var = np.divide(1.0, iv, out=np.zeros_like(iv), where=gd & (iv > 0))
+    w = (weight * gd).sum(axis=-1)
+    num = (weight * f).sum(axis=-1)
+    var_num = (weight * weight * var).sum(axis=-1)
+    ok = w > 0
+    flux_out = np.divide(num, w, out=np.zeros_like(num), where=ok)
+    var_out = np.divide(var_num, w * w, out=np.zeros_like(num), where=ok)
+    ivar_out = np.divide(1.0, var_out, out=np.zeros_like(num), where=ok & (var_out > 0))
+    return flux_out, ivar_out, w

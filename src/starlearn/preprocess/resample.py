@@ -7,14 +7,15 @@ from typing import Any
 import numpy as np
 
 from starlearn.grid import Grid, get_grid
-from starlearn.preprocess._masked import apply_masked
-from starlearn.preprocess._rebin import pixel_edges, rebin_matrix
+from starlearn.preprocess._masked import apply_banded, apply_masked
+from starlearn.preprocess._rebin import pixel_edges, pixel_edges_rows, rebin_bands, rebin_matrix
 from starlearn.preprocess.base import Transform, _check_number
 from starlearn.spectra import SpectrumSet
 
 __all__ = ["Resample"]
 
 _COVERAGE_TOL = 1e-9
+_BAND_CHUNK = 256  # spectra per banded rebinning step (bounds the memory used)
 
 
 class Resample(Transform):
@@ -92,12 +93,12 @@ class Resample(Transform):
             ivar = np.zeros_like(flux)
             weight = np.zeros_like(flux)
             cover = np.zeros_like(flux)
-            for i in range(n):
-                op = rebin_matrix(pixel_edges(spectra.wave[i]), out_edges)
-                f, iv, w = apply_masked(op, spectra.flux[i:i + 1], spectra.ivar[i:i + 1],
-                                        good[i:i + 1])
-                flux[i], ivar[i], weight[i] = f[0], iv[0], w[0]
-                cover[i] = np.asarray(op.sum(axis=1)).ravel()
+            for start in range(0, n, _BAND_CHUNK):  # one banded operator per spectrum
+                sl = slice(start, start + _BAND_CHUNK)
+                index, w = rebin_bands(pixel_edges_rows(spectra.wave[sl]), out_edges)
+                flux[sl], ivar[sl], weight[sl] = apply_banded(
+                    index, w, spectra.flux[sl], spectra.ivar[sl], good[sl])
+                cover[sl] = w.sum(axis=-1)
         frac = np.divide(weight, cover, out=np.zeros_like(weight), where=cover > 0)
         bad = ((cover < 1.0 - _COVERAGE_TOL) | (weight <= 0) | (frac < self.min_good)
                | (ivar <= 0) | grid.gap_mask[None, :])
