@@ -4,9 +4,10 @@ import numpy as np
 from numpy.testing import assert_array_equal
 
 from starlearn.io import read, read_many
+from starlearn.io.batch import rows_to_set
 
 from .test_ingest import make_folder
-from .test_lamost import lrs_table_hdul, mrs_hdul
+from .test_lamost import lrs_image_hdul, lrs_table_hdul, mrs_hdul
 
 
 def test_read_many_equals_read_one_by_one(tmp_path):
@@ -70,3 +71,30 @@ def test_read_many_keeps_priority_over_the_previous_format(tmp_path):
     formats = {str(f): str(fmt) for s in sets
                for f, fmt in zip(s.meta["file"], s.meta["format"], strict=True)}
     assert formats == {str(generic): "table1d", str(sdss): "sdss-spec"}
+
+
+def test_direct_lamost_reader_takes_only_plain_lrs_images(tmp_path):
+    """The fitsio row reader gives read()'s spectrum for an LRS image (also gzipped) and
+    leaves every other file (table layout, MRS, truncated, text) to the astropy path."""
+    from starlearn.io.batch import _DIRECT_READERS
+
+    direct = _DIRECT_READERS["lamost-lrs"]
+    folder = make_folder(tmp_path, n_good=1)
+    lrs_table_hdul(n_pix=3909).writeto(folder / "spec-table.fits")
+    mrs_hdul().writeto(folder / "med-mrs.fits")
+    lrs_image_hdul(n_pix=3909, seed=3).writeto(folder / "spec-gz.fits.gz")
+    for good in ("spec-0.fits", "spec-gz.fits.gz"):
+        path = str(folder / good)
+        row, one = direct(path, path), read(path)
+        assert row is not None
+        many = rows_to_set([row])  # as read_many stores it
+        assert_array_equal(many.flux, one.flux)
+        assert_array_equal(many.ivar, one.ivar)
+        assert_array_equal(many.mask, one.mask)
+        assert_array_equal(many.wave, one.wave)
+        assert row.id == one.ids[0]
+        for key, value in row.meta.items():
+            same = one.meta[key][0]
+            assert same == value or (np.isnan(value) and np.isnan(same)), key
+    for other in ("spec-table.fits", "med-mrs.fits", "spec-truncated.fits", "spec-text.fits"):
+        assert direct(str(folder / other), other) is None, other

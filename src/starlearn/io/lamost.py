@@ -97,19 +97,27 @@ def _to_vacuum(wave: np.ndarray, header: fits.Header) -> np.ndarray:
     return wave if header.get("VACUUM", True) else air_to_vacuum(wave)
 
 
+def _image_arrays(head: Any, image: np.ndarray, name: str, mask_bits: str) -> _Arrays:
+    """The DR1-DR7 layout: rows flux, ivar, wavelength, andmask, ormask of the primary
+    image; the wavelength from COEFF0/COEFF1. ``head`` is any FITS header mapping (astropy
+    or fitsio)."""
+    data = np.asarray(image, dtype=np.float64)
+    if data.shape[0] < 3:
+        raise ReadError(name, f"primary image has {data.shape[0]} rows, expected 5 "
+                              "(flux, ivar, wavelength, andmask, ormask)")
+    c0 = float(header_value(head, "COEFF0", name, "primary HDU"))
+    c1 = float(header_value(head, "COEFF1", name, "primary HDU"))
+    wave = 10.0 ** (c0 + c1 * np.arange(data.shape[1]))
+    andmask = data[3] if data.shape[0] > 3 else np.zeros(data.shape[1])
+    ormask = data[4] if data.shape[0] > 4 else np.zeros(data.shape[1])
+    return _Arrays(_to_vacuum(wave, head), data[0], data[1],
+                   _bad_pixels(andmask, ormask, mask_bits, name), head)
+
+
 def _lrs_arrays(hdul: fits.HDUList, name: str, mask_bits: str) -> _Arrays:
     head = hdul[0].header
     if head.get("NAXIS") == 2 and hdul[0].data is not None:
-        data = np.asarray(hdul[0].data, dtype=np.float64)
-        if data.shape[0] < 3:
-            raise ReadError(name, f"primary image has {data.shape[0]} rows, expected 5 "
-                                  "(flux, ivar, wavelength, andmask, ormask)")
-        c0 = float(header_value(head, "COEFF0", name, "primary HDU"))
-        c1 = float(header_value(head, "COEFF1", name, "primary HDU"))
-        wave = 10.0 ** (c0 + c1 * np.arange(data.shape[1]))
-        andmask = data[3] if data.shape[0] > 3 else np.zeros(data.shape[1])
-        ormask = data[4] if data.shape[0] > 4 else np.zeros(data.shape[1])
-        flux, ivar = data[0], data[1]
+        return _image_arrays(head, hdul[0].data, name, mask_bits)
     else:
         if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
             raise ReadError(name, "no 5-row primary image and no binary table in HDU 1")
@@ -167,6 +175,36 @@ def _lrs_row(hdul: fits.HDUList, name: str, *, mask_bits: str = "and") -> Spectr
     meta = {key: values[0] for key, values in _meta(arrays.header, "lamost").items()}
     return SpectrumRow(arrays.wave, arrays.flux, arrays.ivar, arrays.mask,
                        _ident(arrays.header, name), meta)
+
+
+@register_row_reader("lamost-lrs", direct=True)
+def _lrs_row_direct(path: str, name: str, *, mask_bits: str = "and") -> SpectrumRow | None:
+    """:func:`_lrs_row` for a file in the image layout, read with fitsio (cfitsio: about
+    3x faster per small file than astropy's header parsing); None when fitsio is missing,
+    cannot read the file, or the file is not plainly a LAMOST LRS image (one HDU, TELESCOP
+    LAMOST, a 3- or 5-row image, COEFF0), so that the astropy path identifies it, reads it
+    or names what is wrong with it."""
+    try:
+        import fitsio
+    except ImportError:  # pragma: no cover - fitsio is a dependency
+        return None
+    try:
+        with fitsio.FITS(path) as f:
+            if len(f) != 1:
+                return None
+            head = f[0].read_header()
+            if not (_is_lamost(head) and head.get("NAXIS") == 2
+                    and head.get("NAXIS2") in (3, 5) and "COEFF0" in head):
+                return None
+            image = f[0].read()
+    except (OSError, ValueError):
+        return None
+    if image is None:
+        return None
+    arrays = _image_arrays(head, image, name, mask_bits)
+    meta = {key: values[0] for key, values in _meta(head, "lamost").items()}
+    return SpectrumRow(arrays.wave, arrays.flux, arrays.ivar, arrays.mask,
+                       _ident(head, name), meta)
 
 
 @register_reader("lamost-lrs", identifier=lamost_lrs_identify, priority=10)
