@@ -241,3 +241,21 @@ def test_line_window_applied_to_its_own_output_changes_nothing():
     again = LineWindow().transform(windows)
     assert_array_equal(again.mask, windows.mask)
     assert_allclose(again.flux, windows.flux, rtol=1e-6, atol=1e-6)
+
+
+def test_edge_normalise_divides_by_the_line_through_the_edges():
+    from starlearn.estimators.classifier import edge_normalise
+
+    x = np.arange(100.0)
+    continuum = 50.0 + 0.5 * x
+    line = 1.0 + 0.8 * np.exp(-0.5 * ((x - 50.0) / 3.0) ** 2)
+    flux = np.vstack([continuum * line, continuum * line, -continuum, continuum])
+    good = np.ones(flux.shape, dtype=bool)
+    good[1, 70:72] = False       # bad pixels become 0, the rest is unchanged
+    good[3, :20] = False         # no good pixel in the left edge: nothing to divide by
+    out = edge_normalise(flux, good)
+    # the edge medians sit on the straight continuum, so the line comes out exactly
+    np.testing.assert_allclose(out[0], line - 1.0, atol=1e-6)
+    np.testing.assert_allclose(out[1, good[1]], (line - 1.0)[good[1]], atol=1e-6)
+    assert not out[1, 70:72].any()
+    assert not out[2].any() and not out[3].any()  # negative continuum; missing edge

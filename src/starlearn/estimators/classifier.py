@@ -65,22 +65,30 @@ def edge_normalise(flux: np.ndarray, good: np.ndarray, edge: float = 0.2) -> np.
     Works for continuum-normalised and flux-calibrated spectra alike, so that windows from
     different instruments share one scale. Bad pixels become 0.
     """
+    flux = np.asarray(flux)
+    good = np.asarray(good, dtype=bool)
     n, n_pix = flux.shape
     k = max(2, round(edge * n_pix))
     out = np.zeros((n, n_pix), dtype=np.float32)
-    x = np.arange(n_pix)
-    for i in range(n):
-        g = good[i]
-        left, right = g.copy(), g.copy()
-        left[k:], right[:n_pix - k] = False, False
-        if not (left.any() and right.any()):
-            continue
-        f_left, f_right = np.median(flux[i, left]), np.median(flux[i, right])
-        x_left, x_right = np.median(x[left]), np.median(x[right])
-        continuum = f_left + (f_right - f_left) * (x - x_left) / max(x_right - x_left, 1)
-        if not np.all(continuum[g] > 0):
-            continue
-        out[i, g] = flux[i, g] / continuum[g] - 1.0
+    rows = np.flatnonzero(good[:, :k].any(axis=1) & good[:, n_pix - k:].any(axis=1))
+    if rows.size == 0:
+        return out
+    g = good[rows]
+    x = np.arange(n_pix, dtype=np.float64)
+
+    def median(values: np.ndarray, part: slice) -> np.ndarray:
+        # median over the good pixels of each row's part (every row has at least one)
+        return np.nanmedian(np.where(g[:, part], values[..., part], np.nan), axis=1)
+
+    left, right = slice(0, k), slice(n_pix - k, n_pix)
+    f_left, f_right = median(flux[rows], left), median(flux[rows], right)
+    x_left, x_right = median(x, left), median(x, right)
+    continuum = (f_left[:, None] + (f_right - f_left)[:, None] * (x - x_left[:, None])
+                 / np.maximum(x_right - x_left, 1)[:, None])
+    positive = np.all((continuum > 0) | ~g, axis=1)
+    rows, g, continuum = rows[positive], g[positive], continuum[positive]
+    ratio = np.divide(flux[rows], continuum, out=np.zeros_like(continuum), where=g) - 1.0
+    out[rows] = np.where(g, ratio, 0.0)
     return out
 
 
