@@ -24,7 +24,7 @@ from starlearn.estimators._common import (
     read_rows,
     reset_fitted,
 )
-from starlearn.models import build_model, model_names
+from starlearn.models import MODEL_DEFAULTS, build_model, model_names
 from starlearn.spectra import SpectrumSet
 from starlearn.train.data import FluxScaler, iterate_batches, to_tensor
 from starlearn.train.trainer import resolve_device
@@ -216,7 +216,12 @@ class Autoencoder(SavedEstimator):
         self.device_ = resolve_device(self.device)
         config = {"latent": int(self.latent), "variational": bool(self.variational),
                   **(self.model_config or {})}
-        self.network_config_ = {"name": self.model, "n_pix": int(self.wave_.size), **config}
+        # the whole architecture, defaults included, so that the artifact still loads when
+        # a default changes
+        arch = {**MODEL_DEFAULTS[self.model][1], **config}
+        self.network_config_ = {"name": self.model, "n_pix": int(self.wave_.size),
+                                **{k: list(v) if isinstance(v, tuple) else v
+                                   for k, v in arch.items()}}
         self.module_ = build_model(self.model, n_pix=self.wave_.size, **config)
         self._noise_shape = self._shape()
         trainer = make_trainer(self, self.module_)

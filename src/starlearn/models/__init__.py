@@ -40,7 +40,8 @@ MODEL_DEFAULTS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
                                  "pool_after": (1, 3, 4), "dense": (1024, 512, 256)}),
     # Subaru PFS Galactic Archaeology autoencoders
     "dense-ae": (DenseAutoencoder, {"latent": 32, "hidden": (1024, 512, 128)}),
-    "conv-ae": (ConvAutoencoder, {"latent": 16, "channels": (16, 32), "kernel": 7}),
+    "conv-ae": (ConvAutoencoder, {"latent": 16, "channels": (16, 32), "kernel": 7,
+                                "dilations": (2, 4, 8, 16)}),
     # emission-line stars (Podsztavek et al.): VGG-like 1-D CNN on H-alpha windows
     "vgg1d": (VGG1D, {"blocks": ((64, 64), (128, 128), (256, 256)), "kernel": 3,
                       "dense": (512, 512), "dropout": 0.5}),
