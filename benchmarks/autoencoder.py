@@ -85,6 +85,9 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=8000)
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--models", default="dense-ae,conv-ae")
+    parser.add_argument("--skip", default="",
+                        help="runs to leave out, e.g. conv-ae:noisy (kinds: clean = clean "
+                             "targets, noisy = noisy spectra only)")
     parser.add_argument("--max-time", default=None,
                         help="cap each training (seconds; for quick trial runs only, the "
                              "recorded results use the defaults)")
@@ -138,6 +141,8 @@ def main() -> None:
     for model in args.models.split(","):
         latent = "32" if model == "dense-ae" else "16"
         for kind in ("clean", "noisy"):
+            if f"{model}:{kind}" in args.skip.split(","):
+                continue
             name = f"{model} ({'clean targets' if kind == 'clean' else 'noisy only'})"
             out = folder / f"{model}-{kind}"
             extra = ["--snr", "5:50"] if kind == "clean" else []
