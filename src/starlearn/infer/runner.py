@@ -332,7 +332,12 @@ def read_catalogue(path: str | os.PathLike) -> Any:
     if str(path).lower().endswith(".parquet"):
         import pyarrow.parquet as pq
 
-        return Table(pq.read_table(path).to_pydict())
+        table = pq.read_table(path)
+        columns = {}
+        for name in table.column_names:
+            values = table.column(name).to_numpy()
+            columns[name] = values.astype(str) if values.dtype == object else values
+        return Table(columns)
     return Table.read(path)
 
 
@@ -340,14 +345,24 @@ def _merge(folder: Path, parts: list[Part], output: Path) -> tuple[int, Path | N
     from astropy.table import Table, vstack
 
     done = _done_parts(folder)
-    tables = [read_catalogue(folder / done[p.index]["file"])
-              for p in parts if done[p.index]["file"] is not None]
-    table = vstack(tables) if tables else Table()
+    files = [folder / done[p.index]["file"] for p in parts if done[p.index]["file"] is not None]
     fmt = {".parquet": "parquet", ".fits": "fits", ".csv": "ascii.csv",
            ".ecsv": "ascii.ecsv"}.get(output.suffix.lower())
     if fmt is None:
         raise ValueError(f"{output}: output must end in .parquet, .fits, .csv or .ecsv")
-    _atomic_write(output, lambda p: table.write(p, format=fmt, overwrite=True))
+    if fmt == "parquet" and files:
+        # Parquet parts to a Parquet catalogue: concatenated in Arrow, no conversion
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        merged_parts = pa.concat_tables([pq.read_table(f) for f in files],
+                                        promote_options="default")
+        n_rows = merged_parts.num_rows
+        _atomic_write(output, lambda p: pq.write_table(merged_parts, p))
+    else:
+        table = vstack([read_catalogue(f) for f in files]) if files else Table()
+        n_rows = len(table)
+        _atomic_write(output, lambda p: table.write(p, format=fmt, overwrite=True))
     rejects = [Table.read(f, format="ascii.csv") for f in sorted(folder.glob("rejects-*.csv"))
                if int(f.stem.split("-")[1]) in done]
     rejects_path = None
@@ -356,7 +371,7 @@ def _merge(folder: Path, parts: list[Part], output: Path) -> tuple[int, Path | N
         merged = vstack(rejects)
         _atomic_write(rejects_path, lambda p: merged.write(p, format="ascii.csv",
                                                            overwrite=True))
-    return len(table), rejects_path
+    return n_rows, rejects_path
 
 
 def run_archive(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike],
