@@ -15,7 +15,7 @@ from starlearn.spectra import SpectrumSet
 __all__ = ["Resample"]
 
 _COVERAGE_TOL = 1e-9
-_BAND_CHUNK = 256  # spectra per banded rebinning step (bounds the memory used)
+_BAND_CHUNK = 64  # spectra per banded rebinning step (bounds the memory used)
 
 
 class Resample(Transform):
