@@ -10,7 +10,8 @@ from starlearn.estimators import Autoencoder
 from starlearn.evaluate.autoencoder import add_noise, denoising_gain, evaluate_autoencoder
 from starlearn.models import ConvAutoencoder
 
-FAST = {"dense-ae": {"hidden": [256, 128, 64]}, "conv-ae": {"channels": [8, 16]}}
+FAST = {"dense-ae": {"hidden": [256, 128, 64]},
+        "conv-ae": {"channels": [8, 16], "dilations": [4]}}  # one dilated block: fast
 
 
 @pytest.fixture(scope="module")
