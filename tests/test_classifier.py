@@ -39,7 +39,7 @@ def target(stars):
 
 @pytest.fixture(scope="module")
 def fitted(source):
-    return Classifier(preprocess=LineWindow(), model_config=SMALL, epochs=30, progress=False,
+    return Classifier(preprocess=LineWindow(), model_config=SMALL, epochs=40, progress=False,
                       seed=0).fit(source[:500])
 
 
@@ -77,6 +77,10 @@ def test_predict_table_save_load_and_flags(fitted, source, tmp_path):
     again = sl.load(tmp_path / "clf")
     assert type(again) is Classifier
     assert_allclose(again.predict_proba(source[500:540]), proba, atol=1e-6)
+    # the far-from-training statistics come back exactly, from the safetensors file
+    assert_array_equal(again.feature_icov_, fitted.feature_icov_)
+    assert_array_equal(again.feature_mean_, fitted.feature_mean_)
+    assert "icov" not in (tmp_path / "clf" / "config.json").read_text()
     # a spectrum without the window is flagged in batch mode, not silently classified
     batch = Classifier(preprocess=LineWindow(on_missing="mask"))
     batch.__dict__.update({k: v for k, v in vars(again).items() if k.endswith("_")})

@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
 from starlearn.io.dataset import DatasetStore, open_dataset
 from starlearn.spectra import SpectrumSet
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "FitData",
@@ -130,6 +133,39 @@ def novelty_threshold(distances: np.ndarray) -> float:
     """Flag threshold: 1.5 times the 99.5th percentile of held-out distances."""
     d = distances[np.isfinite(distances)]
     return float(np.quantile(d, 0.995) * 1.5) if d.size else np.inf
+
+
+NOVELTY_PREFIX = "novelty."
+"""Names of the far-from-training statistics in weights.safetensors (not network weights)."""
+
+
+def novelty_tensors(est: Any) -> dict[str, torch.Tensor]:
+    """The feature mean and inverse covariance of ``est`` (when it has them) as tensors
+    for the artifact's safetensors file: exact, and 2 MB of floats kept out of
+    config.json (whose parsing dominated loading a classifier)."""
+    import torch
+
+    if not hasattr(est, "feature_mean_"):
+        return {}
+    return {f"{NOVELTY_PREFIX}mean": torch.as_tensor(np.asarray(est.feature_mean_)),
+            f"{NOVELTY_PREFIX}icov": torch.as_tensor(np.asarray(est.feature_icov_))}
+
+
+def restore_novelty(est: Any, config: dict[str, Any],
+                    tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Set ``est``'s novelty threshold, mean and inverse covariance from an artifact (the
+    arrays from the tensors, or from config.json as artifacts before 2026-12 kept them);
+    returns the tensors without them (the network's weights)."""
+    novelty = config["novelty"]
+    est.novelty_threshold_ = float(novelty["threshold"])
+    mean, icov = f"{NOVELTY_PREFIX}mean", f"{NOVELTY_PREFIX}icov"
+    if mean in tensors:
+        est.feature_mean_ = tensors[mean].numpy()
+        est.feature_icov_ = tensors[icov].numpy()
+    elif "mean" in novelty:
+        est.feature_mean_ = np.asarray(novelty["mean"])
+        est.feature_icov_ = np.asarray(novelty["icov"])
+    return {k: v for k, v in tensors.items() if not k.startswith(NOVELTY_PREFIX)}
 
 
 def fit_novelty(train_features: np.ndarray,

@@ -29,11 +29,13 @@ from starlearn.estimators._common import (
     history_csv,
     make_trainer,
     novelty_distance,
+    novelty_tensors,
     params_from_config,
     preprocess_from_config,
     preprocess_to_config,
     read_rows,
     reset_fitted,
+    restore_novelty,
     split_rows,
 )
 from starlearn.infer.engine import ENGINES
@@ -464,12 +466,12 @@ class Classifier(SavedEstimator):
             "grid": {"wave": self.wave_},
             "classes": {"names": self.classes_, "counts": self.class_counts_,
                         "balanced_counts": self.balanced_counts_},
-            "novelty": {"threshold": self.novelty_threshold_, "mean": self.feature_mean_,
-                        "icov": self.feature_icov_},
+            "novelty": {"threshold": self.novelty_threshold_},  # arrays: in the tensors
             "training": {"epochs_run": len(self.history_),
                          "seconds": self.history_[-1]["seconds"] if self.history_ else 0.0},
         }
-        return write_artifact(path, config=config, tensors=self.module_.state_dict(),
+        return write_artifact(path, config=config,
+                              tensors={**self.module_.state_dict(), **novelty_tensors(self)},
                               extra={"metrics.json": self.valid_metrics_,
                                      "history.csv": history_csv(self.history_)})
 
@@ -486,16 +488,12 @@ class Classifier(SavedEstimator):
         est.network_config_ = config["network"]
         est.device_ = resolve_device(est.device)
         est.module_ = build_model(name, n_pix=n_pix, n_labels=n_labels, **net)
-        est.module_.load_state_dict(tensors)
+        est.module_.load_state_dict(restore_novelty(est, config, tensors))
         est.module_.eval()
         est.classes_ = list(config["classes"]["names"])
         est.class_counts_ = np.asarray(config["classes"]["counts"], dtype=np.int64)
         est.balanced_counts_ = np.asarray(config["classes"]["balanced_counts"], dtype=np.int64)
         est.wave_ = np.asarray(config["grid"]["wave"], dtype=np.float64)
-        novelty = config["novelty"]
-        est.novelty_threshold_ = float(novelty["threshold"])
-        est.feature_mean_ = np.asarray(novelty["mean"])
-        est.feature_icov_ = np.asarray(novelty["icov"])
         metrics = path / "metrics.json"
         est.valid_metrics_ = json.loads(metrics.read_text()) if metrics.exists() else {}
         est.history_ = []

@@ -22,12 +22,14 @@ from starlearn.estimators._common import (
     history_csv,
     make_trainer,
     novelty_distance,
+    novelty_tensors,
     novelty_threshold,
     params_from_config,
     prepare_fit_data,
     preprocess_to_config,
     read_rows,
     reset_fitted,
+    restore_novelty,
 )
 from starlearn.infer.engine import ENGINES
 from starlearn.models import build_model
@@ -419,9 +421,7 @@ class Regressor(SavedEstimator):
                        "error_scale": self.error_scale_},
             "flux_scaler": ({"mean": self.flux_scaler_.mean, "scale": self.flux_scaler_.scale}
                             if hasattr(self, "flux_scaler_") else None),
-            "novelty": {"threshold": self.novelty_threshold_,
-                        **({"mean": self.feature_mean_, "icov": self.feature_icov_}
-                           if hasattr(self, "feature_mean_") else {})},
+            "novelty": {"threshold": self.novelty_threshold_},  # arrays: in the tensors
             "training": {"epochs_run": len(self.history_),
                          "best_valid_loss": min((h["valid_loss"] for h in self.history_),
                                                 default=None),
@@ -429,6 +429,7 @@ class Regressor(SavedEstimator):
         }
         tensors = (self.module_.state_dict() if hasattr(self, "module_") else
                    {k: torch.as_tensor(v) for k, v in self.cannon_.state().items()})
+        tensors = {**tensors, **novelty_tensors(self)}
         return write_artifact(path, config=config, tensors=tensors,
                               extra={"metrics.json": self.valid_metrics_,
                                      "history.csv": history_csv(self.history_)})
@@ -442,6 +443,7 @@ class Regressor(SavedEstimator):
         name, n_pix, n_labels = net.pop("name"), net.pop("n_pix"), net.pop("n_labels")
         est.network_config_ = config["network"]
         est.device_ = resolve_device(est.device)
+        tensors = restore_novelty(est, config, tensors)
         if name == "cannon":
             from starlearn.cannon import CannonModel
 
@@ -461,11 +463,6 @@ class Regressor(SavedEstimator):
         if scaler is not None:
             est.flux_scaler_ = FluxScaler(np.asarray(scaler["mean"], np.float32),
                                           float(scaler["scale"]))
-        novelty = config["novelty"]
-        est.novelty_threshold_ = float(novelty["threshold"])
-        if "mean" in novelty:
-            est.feature_mean_ = np.asarray(novelty["mean"])
-            est.feature_icov_ = np.asarray(novelty["icov"])
         metrics = path / "metrics.json"
         est.valid_metrics_ = json.loads(metrics.read_text()) if metrics.exists() else {}
         est.history_ = []
