@@ -129,8 +129,9 @@ def main() -> None:
     train_snr = np.exp(rng.uniform(np.log(5), np.log(50), len(train)))
     noisy_train = add_noise(train, train_snr, seed=11, shape=shape)
     paths = {"clean": folder / "train-clean.h5", "noisy": folder / "train-noisy.h5"}
-    train.write(paths["clean"], overwrite=True)
-    noisy_train.write(paths["noisy"], overwrite=True)
+    for kind, spectra_set in (("clean", train), ("noisy", noisy_train)):
+        if not paths[kind].exists():  # an earlier run in --folder wrote the same data
+            spectra_set.write(paths[kind])
     print(f"{len(spectra)} pfs-mr spectra in {time.perf_counter() - t0:.0f} s; ETC noise "
           f"shape: 5-95% range {np.percentile(shape, 5):.2f}-{np.percentile(shape, 95):.2f},"
           f" max {shape.max():.1f}", flush=True)
