@@ -111,6 +111,27 @@ def test_overwrite_protection(tmp_path):
     assert len(SpectrumSet.read(path)) == 2
 
 
+def test_overwrite_leaves_an_open_reader_its_file(tmp_path, monkeypatch):
+    """Replacing a data set that a process is reading (a training, say) swaps the file in
+    whole: the reader keeps the old spectra, nothing is truncated under it, and a write
+    that fails leaves the old file in place."""
+    path = tmp_path / "train.h5"
+    old = make_set(n=6, seed=1)
+    old.write(path)
+    with open_dataset(path) as store:
+        make_set(n=3, seed=2).write(path, overwrite=True)
+        assert_array_equal(store[:].flux, old.flux)
+    assert len(SpectrumSet.read(path)) == 3
+    def fail(self, spectra):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(DatasetWriter, "append", fail)
+    with pytest.raises(OSError, match="disk full"):
+        make_set(n=4).write(path, overwrite=True)
+    assert len(SpectrumSet.read(path)) == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["train.h5"]
+
+
 def test_bad_files_get_errors_naming_the_file_and_problem(tmp_path):
     not_h5 = tmp_path / "text.h5"
     not_h5.write_text("hello")

@@ -19,6 +19,7 @@ touching the rest of the file.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
@@ -195,14 +196,26 @@ def _missing(dtype: np.dtype, k: int) -> np.ndarray:
 
 def write_dataset(spectra: SpectrumSet, path: str | PathLike, *, overwrite: bool = False,
                   provenance: dict[str, Any] | None = None) -> None:
-    """Write a SpectrumSet to ``path`` in the starlearn HDF5 data-set format."""
+    """Write a SpectrumSet to ``path`` in the starlearn HDF5 data-set format.
+
+    The file is written under a temporary name in the same folder and renamed into place,
+    so that replacing a file (``overwrite=True``) never truncates it under a process that
+    is reading it, and a write that fails leaves the old file as it was."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: file exists (pass overwrite=True to replace it)")
     meta_cols = {name: _meta_array(spectra.meta[name]).dtype for name in spectra.meta.colnames}
-    with DatasetWriter(path, n_pix=spectra.n_pix,
-                       wave=spectra.wave if spectra.shared_wave else None,
-                       label_names=spectra.label_names, class_names=spectra.class_names,
-                       meta_columns=meta_cols, provenance=provenance,
-                       overwrite=overwrite, expected_rows=len(spectra)) as writer:
-        writer.append(spectra)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with DatasetWriter(tmp, n_pix=spectra.n_pix,
+                           wave=spectra.wave if spectra.shared_wave else None,
+                           label_names=spectra.label_names, class_names=spectra.class_names,
+                           meta_columns=meta_cols, provenance=provenance,
+                           overwrite=True, expected_rows=len(spectra)) as writer:
+            writer.append(spectra)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class DatasetStore:
