@@ -6,8 +6,8 @@ costs about as much as opening a small FITS file. A format that registers a *row
 :func:`read_many` builds one set (and one meta table) for all the files of a batch. Formats
 without a row reader go through :func:`~starlearn.io.read` as usual. A format may also
 register a *direct* row reader that opens the file itself with a faster FITS library
-(LAMOST LRS images through fitsio/cfitsio); it is tried first for files that follow one of
-its format, and hands any file it is not certain of to the usual path. Identification is the
+(LAMOST LRS images through fitsio/cfitsio); it is tried first for a file that follows a
+file of its format, and hands any file it is not certain of to the usual path. Identification is the
 registry's, once: a file that the previous file's format accepts (and no format of higher
 priority) is read as that format, which in an archive of one survey costs one identifier
 call per file instead of one per registered format; any other file is identified among all
