@@ -65,20 +65,30 @@ def apply_masked(op: sparse.csr_matrix, flux: np.ndarray, ivar: np.ndarray,
     for start in range(0, n, _CHUNK):
         sl = slice(start, start + _CHUNK)
         gd = good[sl]
-        f = np.where(gd, flux[sl], 0.0).astype(np.float64)
-        iv = ivar[sl].astype(np.float64)
-        var = np.divide(1.0, iv, out=np.zeros_like(iv), where=gd & (iv > 0))
+        f, var = _masked_inputs(flux[sl], ivar[sl], gd)
         # without bad pixels W @ g is just the row sums: one sparse product saved
         w = (np.broadcast_to(row_sums, (f.shape[0], n_out)).copy() if gd.all()
              else _right(op_t, gd.astype(np.float64)))
-        num = _right(op_t, f)
-        var_num = _right(op2_t, var)
-        ok = w > 0
-        np.divide(num, w, out=flux_out[sl], where=ok)
-        var_out = np.divide(var_num, w * w, out=np.zeros_like(num), where=ok)
-        np.divide(1.0, var_out, out=ivar_out[sl], where=ok & (var_out > 0))
+        flux_out[sl], ivar_out[sl] = _normalised(_right(op_t, f), _right(op2_t, var), w)
         weight[sl] = w
     return flux_out, ivar_out, weight
+
+
+def _masked_inputs(flux: np.ndarray, ivar: np.ndarray,
+                   good: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 flux with masked pixels at 0, and the variance (0 where masked or ivar 0)."""
+    f = np.where(good, flux, 0.0).astype(np.float64)
+    iv = ivar.astype(np.float64)
+    return f, np.divide(1.0, iv, out=np.zeros_like(iv), where=good & (iv > 0))
+
+
+def _normalised(num: np.ndarray, var_num: np.ndarray,
+                w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flux ``num / w`` and ivar ``w**2 / var_num``; 0 where no good pixel contributes."""
+    ok = w > 0
+    flux = np.divide(num, w, out=np.zeros_like(num), where=ok)
+    var = np.divide(var_num, w * w, out=np.zeros_like(num), where=ok)
+    return flux, np.divide(1.0, var, out=np.zeros_like(num), where=ok & (var > 0))
 
 
 def apply_banded(index: np.ndarray, weight: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
@@ -88,14 +98,8 @@ def apply_banded(index: np.ndarray, weight: np.ndarray, flux: np.ndarray, ivar: 
     rebin_bands` gives): the same formulas, gathered instead of sparse products."""
     rows = np.arange(flux.shape[0])[:, None, None]
     gd = good[rows, index]
-    f = np.where(gd, flux[rows, index], 0.0).astype(np.float64)
-    iv = ivar[rows, index].astype(np.float64)
-    var = np.divide(1.0, iv, out=np.zeros_like(iv), where=gd & (iv > 0))
+    f, var = _masked_inputs(flux[rows, index], ivar[rows, index], gd)
     w = (weight * gd).sum(axis=-1)
-    num = (weight * f).sum(axis=-1)
-    var_num = (weight * weight * var).sum(axis=-1)
-    ok = w > 0
-    flux_out = np.divide(num, w, out=np.zeros_like(num), where=ok)
-    var_out = np.divide(var_num, w * w, out=np.zeros_like(num), where=ok)
-    ivar_out = np.divide(1.0, var_out, out=np.zeros_like(num), where=ok & (var_out > 0))
+    flux_out, ivar_out = _normalised((weight * f).sum(axis=-1),
+                                     (weight * weight * var).sum(axis=-1), w)
     return flux_out, ivar_out, w

@@ -20,13 +20,11 @@ def pixel_edges(wave: np.ndarray) -> np.ndarray:
     if wave.ndim != 1 or wave.size < 2:
         raise ValueError(f"pixel_edges: need a 1-D wavelength array of >= 2 pixels, "
                          f"got shape {wave.shape}")
-    mid = 0.5 * (wave[1:] + wave[:-1])
-    return np.concatenate([[wave[0] - (mid[0] - wave[0])], mid,
-                           [wave[-1] + (wave[-1] - mid[-1])]])
+    return pixel_edges_rows(wave[None, :])[0]
 
 
 def pixel_edges_rows(wave: np.ndarray) -> np.ndarray:
-    """:func:`pixel_edges` of each row of ``wave`` (n_spectra, n_pixels), vectorised:
+    """:func:`pixel_edges` of each row of ``wave`` (n_spectra, n_pixels >= 2), vectorised:
     shape (n_spectra, n_pixels + 1)."""
     wave = np.asarray(wave, dtype=np.float64)
     mid = 0.5 * (wave[:, 1:] + wave[:, :-1])
