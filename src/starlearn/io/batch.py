@@ -132,19 +132,16 @@ def read_many(paths: Sequence[str | os.PathLike], format: str | None = None,
                 continue
             direct = _DIRECT_READERS.get(previous) if previous is not None else None
             row = direct(name, name, **options) if direct is not None else None
-            if row is not None:
-                row.meta.setdefault("file", name)
-                row.meta.setdefault("format", previous)
-                rows.setdefault(row.flux.size, []).append(row)
-                continue
-            with as_hdulist(name) as hdul:
-                fmt = format or _format_of(name, hdul, previous)
-                previous = fmt
-                if fmt not in _ROW_READERS:
-                    sets.append(_call(fmt, hdul, name, options))
-                    continue
-                with reader_errors(fmt, name):
-                    row = _ROW_READERS[fmt](hdul, name, **options)
+            fmt = previous
+            if row is None:
+                with as_hdulist(name) as hdul:
+                    fmt = format or _format_of(name, hdul, previous)
+                    previous = fmt
+                    if fmt not in _ROW_READERS:
+                        sets.append(_call(fmt, hdul, name, options))
+                        continue
+                    with reader_errors(fmt, name):
+                        row = _ROW_READERS[fmt](hdul, name, **options)
             row.meta.setdefault("file", name)
             row.meta.setdefault("format", fmt)
             rows.setdefault(row.flux.size, []).append(row)

@@ -171,7 +171,10 @@ def _spectrum_set(arrays: _Arrays, name: str, survey: str) -> SpectrumSet:
 @register_row_reader("lamost-lrs")
 def _lrs_row(hdul: fits.HDUList, name: str, *, mask_bits: str = "and") -> SpectrumRow:
     """The spectrum of :func:`read_lamost_lrs` as a row, for :func:`starlearn.io.read_many`."""
-    arrays = _lrs_arrays(hdul, name, mask_bits)
+    return _row(_lrs_arrays(hdul, name, mask_bits), name)
+
+
+def _row(arrays: _Arrays, name: str) -> SpectrumRow:
     meta = {key: values[0] for key, values in _meta(arrays.header, "lamost").items()}
     return SpectrumRow(arrays.wave, arrays.flux, arrays.ivar, arrays.mask,
                        _ident(arrays.header, name), meta)
@@ -201,10 +204,7 @@ def _lrs_row_direct(path: str, name: str, *, mask_bits: str = "and") -> Spectrum
         return None
     if image is None:
         return None
-    arrays = _image_arrays(head, image, name, mask_bits)
-    meta = {key: values[0] for key, values in _meta(head, "lamost").items()}
-    return SpectrumRow(arrays.wave, arrays.flux, arrays.ivar, arrays.mask,
-                       _ident(head, name), meta)
+    return _row(_image_arrays(head, image, name, mask_bits), name)
 
 
 @register_reader("lamost-lrs", identifier=lamost_lrs_identify, priority=10)
