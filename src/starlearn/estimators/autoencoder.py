@@ -218,10 +218,8 @@ class Autoencoder(SavedEstimator):
                   **(self.model_config or {})}
         # the whole architecture, defaults included, so that the artifact still loads when
         # a default changes
-        arch = {**MODEL_DEFAULTS[self.model][1], **config}
         self.network_config_ = {"name": self.model, "n_pix": int(self.wave_.size),
-                                **{k: list(v) if isinstance(v, tuple) else v
-                                   for k, v in arch.items()}}
+                                **MODEL_DEFAULTS[self.model][1], **config}
         self.module_ = build_model(self.model, n_pix=self.wave_.size, **config)
         self._noise_shape = self._shape()
         trainer = make_trainer(self, self.module_)
