@@ -169,17 +169,23 @@ def main() -> None:
         z = (flux - pca.mean_) @ pca.components_[:k].T
         return z @ pca.components_[:k] + pca.mean_
 
+    def model_gains(noisy, truth):
+        """Denoising gain of each autoencoder on ``noisy`` (truth: the clean spectra), and
+        its denoised spectra."""
+        good = ~noisy.mask
+        base = rms(noisy.flux, truth.flux, good)
+        gains, outputs = {}, {}
+        for name, ae in models.items():
+            outputs[name] = out = ae.denoise(noisy)
+            gains[name] = base / rms(out.flux, truth.flux, good & ~out.mask)
+        return good, base, gains, outputs
+
     denoised_at_10 = {}
     for i, snr in enumerate(SNRS):
         noisy = add_noise(test, snr, seed=100 + i, shape=shape)
-        good = ~noisy.mask
-        base = rms(noisy.flux, test.flux, good)
-        row = {}
-        for name, ae in models.items():
-            out = ae.denoise(noisy)
-            row[name] = base / rms(out.flux, test.flux, good & ~out.mask)
-            if snr == 10.0:
-                denoised_at_10[name] = out
+        good, base, row, outputs = model_gains(noisy, test)
+        if snr == 10.0:
+            denoised_at_10.update(outputs)
         for label, pca in (("clean", pca_clean), ("noisy", pca_noisy)):
             row[f"PCA 32 ({label} training)"] = base / rms(
                 pca_denoise(pca, noisy.flux, 32), test.flux, good)
@@ -208,12 +214,7 @@ def main() -> None:
                         rv=(-args.rv, args.rv))
     obs_train, obs_test = observed[:args.n_train], observed[args.n_train:]
     noisy = add_noise(obs_test, 10.0, seed=110, shape=shape)
-    good = ~noisy.mask
-    base = rms(noisy.flux, obs_test.flux, good)
-    row = {}
-    for name, ae in models.items():
-        out = ae.denoise(noisy)
-        row[name] = base / rms(out.flux, obs_test.flux, good & ~out.mask)
+    good, base, row, _ = model_gains(noisy, obs_test)
     pca_observed = PCA(32, random_state=0).fit(obs_train.flux)
     row["PCA 32 (clean training at rest)"] = base / rms(
         pca_denoise(pca_clean, noisy.flux, 32), obs_test.flux, good)

@@ -54,16 +54,10 @@ def test_read_many_unknown_format_name(tmp_path):
 def test_read_many_keeps_priority_over_the_previous_format(tmp_path):
     """After a generic table file, an SDSS file (which the generic reader also accepts)
     is still read as sdss-spec, as read() would."""
-    from astropy.io import fits
+    from .test_generic_sdss_pfs import sdss_hdul, table1d_hdul
 
-    from .test_generic_sdss_pfs import sdss_hdul
-
-    wave = np.linspace(6282.0, 6733.0, 300)
-    cols = [fits.Column(name="spectral", format="D", array=wave),
-            fits.Column(name="flux", format="D", array=np.ones(300)),
-            fits.Column(name="error", format="D", array=np.full(300, 0.02))]
     generic = tmp_path / "a-processed.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(generic)
+    table1d_hdul().writeto(generic)
     sdss = tmp_path / "b-spec.fits"
     sdss_hdul().writeto(sdss)
     sets, rejects = read_many([generic, sdss, generic])

@@ -47,13 +47,21 @@ def test_wcs1d_log_linear_and_header_medium(tmp_path):
     assert_allclose(s.wave[[0, -1]], 6250.0 * 10 ** (1e-5 * np.array([0, 499])))
 
 
-def test_table1d_with_error_column(tmp_path):
-    wave = np.linspace(6282.0, 6733.0, 300)
-    cols = [fits.Column(name="spectral", format="D", array=wave),
+TABLE1D_WAVE = np.linspace(6282.0, 6733.0, 300)
+
+
+def table1d_hdul() -> fits.HDUList:
+    """A generic table file: spectral axis (air Å), flux and error columns."""
+    cols = [fits.Column(name="spectral", format="D", array=TABLE1D_WAVE),
             fits.Column(name="flux", format="D", array=np.ones(300)),
             fits.Column(name="error", format="D", array=np.full(300, 0.02))]
+    return fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)])
+
+
+def test_table1d_with_error_column(tmp_path):
+    wave = TABLE1D_WAVE
     path = tmp_path / "processed.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(path)
+    table1d_hdul().writeto(path)
     assert sio.identify_format(path) == ["table1d"]
     s = sio.read(path)
     assert_allclose(vacuum_to_air(s.wave), wave, atol=1e-7)
