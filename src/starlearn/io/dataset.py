@@ -78,6 +78,11 @@ class DatasetWriter:
     expected_rows : int, optional
         Number of spectra if known (small files then get small chunks).
 
+    The file is written under a hidden temporary name in the same folder and renamed to
+    ``path`` by :meth:`close`, so that replacing a file never truncates it under a process
+    reading it; leaving the ``with`` block by an exception (or :meth:`discard`) deletes the
+    temporary file and leaves any old file as it was.
+
     Examples
     --------
     >>> with DatasetWriter(path, wave=grid.wave) as w:   # doctest: +SKIP
@@ -101,7 +106,8 @@ class DatasetWriter:
         rows = _chunk_rows(self.n_pix)
         if expected_rows is not None:
             rows = max(1, min(rows, int(expected_rows)))
-        self._h5 = h5py.File(self.path, "w")
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._h5 = h5py.File(self._tmp, "w")
         h5 = self._h5
         h5.attrs["format"] = FORMAT_NAME
         h5.attrs["version"] = FORMAT_VERSION
@@ -178,13 +184,25 @@ class DatasetWriter:
         self.n = n1
 
     def close(self) -> None:
-        self._h5.close()
+        """Finish the file and move it to ``path`` (replacing what was there)."""
+        if self._h5:
+            self._h5.close()
+            os.replace(self._tmp, self.path)
+
+    def discard(self) -> None:
+        """Drop what was written; an old file at ``path`` stays as it was."""
+        if self._h5:
+            self._h5.close()
+        self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> DatasetWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
 
 
 def _missing(dtype: np.dtype, k: int) -> np.ndarray:
@@ -196,26 +214,15 @@ def _missing(dtype: np.dtype, k: int) -> np.ndarray:
 
 def write_dataset(spectra: SpectrumSet, path: str | PathLike, *, overwrite: bool = False,
                   provenance: dict[str, Any] | None = None) -> None:
-    """Write a SpectrumSet to ``path`` in the starlearn HDF5 data-set format.
-
-    The file is written under a temporary name in the same folder and renamed into place,
-    so that replacing a file (``overwrite=True``) never truncates it under a process that
-    is reading it, and a write that fails leaves the old file as it was."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: file exists (pass overwrite=True to replace it)")
+    """Write a SpectrumSet to ``path`` in the starlearn HDF5 data-set format (replaced
+    whole, see :class:`DatasetWriter`)."""
     meta_cols = {name: _meta_array(spectra.meta[name]).dtype for name in spectra.meta.colnames}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with DatasetWriter(tmp, n_pix=spectra.n_pix,
-                           wave=spectra.wave if spectra.shared_wave else None,
-                           label_names=spectra.label_names, class_names=spectra.class_names,
-                           meta_columns=meta_cols, provenance=provenance,
-                           overwrite=True, expected_rows=len(spectra)) as writer:
-            writer.append(spectra)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with DatasetWriter(path, n_pix=spectra.n_pix,
+                       wave=spectra.wave if spectra.shared_wave else None,
+                       label_names=spectra.label_names, class_names=spectra.class_names,
+                       meta_columns=meta_cols, provenance=provenance,
+                       overwrite=overwrite, expected_rows=len(spectra)) as writer:
+        writer.append(spectra)
 
 
 class DatasetStore:

@@ -201,7 +201,6 @@ def ingest(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, *,
                if labels is not None else None)
     grid_dict = get_grid(grid).to_dict() if grid is not None else None
     report = IngestReport(output=output, n_files=len(paths))
-    tmp = output.with_name(output.name + ".part")
     writer: DatasetWriter | None = None
     buffer: list[SpectrumSet] = []
 
@@ -214,10 +213,10 @@ def ingest(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, *,
         if writer is None:
             names = list(label_columns) if catalog is not None else block.label_names
             meta_cols = {c: _column_dtype(block.meta[c]) for c in block.meta.colnames}
-            writer = DatasetWriter(tmp, n_pix=block.n_pix,
+            writer = DatasetWriter(output, n_pix=block.n_pix,
                                    wave=block.wave if grid is not None else None,
                                    label_names=names, meta_columns=meta_cols,
-                                   provenance=provenance, overwrite=True)
+                                   provenance=provenance, overwrite=overwrite)
         writer.append(_conform(block, writer.label_names))
 
     from tqdm import tqdm
@@ -246,15 +245,15 @@ def ingest(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, *,
             if sum(len(b) for b in buffer) >= _BLOCK:
                 flush()
         flush()
-    finally:
+    except BaseException:
         if writer is not None:
-            writer.close()
+            writer.discard()
+        raise
     if writer is None:
-        tmp.unlink(missing_ok=True)
         _write_rejects(output, report)
         raise ReadError(str(output), f"no input could be read ({len(report.rejects)} "
                                      "rejected); nothing written")
-    os.replace(tmp, output)
+    writer.close()  # moves the finished file into place
     _write_rejects(output, report)
     return report
 
