@@ -104,3 +104,23 @@ def test_packed_data_set_is_streamed_in_row_parts(archive, tmp_path):
     table = Table.read(tmp_path / "p.csv")
     assert summary.parts == 3 and len(table) == 50
     assert list(table["id"]) == [f"lamost-s4-{i:06d}" for i in range(1, 51)]
+
+
+def _worker_threads(model_dir):
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from starlearn.infer.runner import _model
+
+    _model(model_dir, "torch", 1)
+    return torch.get_num_threads(), sorted({p["num_threads"] for p in threadpool_info()})
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_worker_limits_torch_and_blas_to_its_share_of_cores(archive):
+    # an idle numpy BLAS pool of all cores spins in every worker otherwise
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        torch_threads, pools = pool.apply(_worker_threads, (str(archive / "model"),))
+    assert torch_threads == 1 and pools == [1]

@@ -127,12 +127,21 @@ def _loaded(model_dir: str, engine: str) -> Any:
     return _MODELS[key]
 
 
-def _model(model_dir: str, engine: str, threads: int) -> Any:
-    """The worker's model, with torch set to ``threads`` threads."""
-    import torch
+_THREADS: list[int] = []
 
-    if torch.get_num_threads() != max(1, threads):
-        torch.set_num_threads(max(1, threads))
+
+def _model(model_dir: str, engine: str, threads: int) -> Any:
+    """The worker's model, with torch and the native thread pools (numpy's BLAS, OpenMP)
+    set to ``threads`` threads: an idle BLAS pool of all cores keeps spinning after each
+    matrix product and, with two workers on two cores, slowed their reading by a third."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = max(1, threads)
+    if _THREADS != [threads]:
+        torch.set_num_threads(threads)
+        threadpool_limits(threads)
+        _THREADS[:] = [threads]
     return _loaded(model_dir, engine)
 
 

@@ -127,12 +127,12 @@ def read_many(paths: Sequence[str | os.PathLike], format: str | None = None,
     for path in paths:
         name = os.fspath(path)
         try:
-            if not _is_fits(name):  # text formats, and files that do not exist
-                sets.append(read(name, format=format, **options))
-                continue
             direct = _DIRECT_READERS.get(previous) if previous is not None else None
             row = direct(name, name, **options) if direct is not None else None
             fmt = previous
+            if row is None and not _is_fits(name):  # text formats, files that do not exist
+                sets.append(read(name, format=format, **options))
+                continue
             if row is None:
                 with as_hdulist(name) as hdul:
                     fmt = format or _format_of(name, hdul, previous)

@@ -17,6 +17,7 @@ works (specutils has no entry point for third-party loaders: the import is requi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,20 +98,32 @@ def _to_vacuum(wave: np.ndarray, header: fits.Header) -> np.ndarray:
     return wave if header.get("VACUUM", True) else air_to_vacuum(wave)
 
 
+@functools.lru_cache(maxsize=16)
+def _log_linear_wave(c0: float, c1: float, n_pix: int, vacuum: bool) -> np.ndarray:
+    """Vacuum wavelengths (Å) of ``n_pix`` pixels at log10(λ) = c0 + c1 i (read-only; the
+    files of one survey release share a few grids, so each is computed once)."""
+    wave = 10.0 ** (c0 + c1 * np.arange(n_pix))
+    wave = wave if vacuum else air_to_vacuum(wave)
+    wave.flags.writeable = False
+    return wave
+
+
 def _image_arrays(head: Any, image: np.ndarray, name: str, mask_bits: str) -> _Arrays:
     """The DR1-DR7 layout: rows flux, ivar, wavelength, andmask, ormask of the primary
-    image; the wavelength from COEFF0/COEFF1. ``head`` is any FITS header mapping (astropy
-    or fitsio)."""
-    data = np.asarray(image, dtype=np.float64)
-    if data.shape[0] < 3:
+    image; the wavelength from COEFF0/COEFF1. ``head`` is any FITS header mapping (astropy,
+    fitsio or a dict)."""
+    data = np.asarray(image)  # float32 in LAMOST files, as SpectrumSet keeps flux and ivar
+    if data.ndim != 2 or data.shape[0] < 3:
         raise ReadError(name, f"primary image has {data.shape[0]} rows, expected 5 "
                               "(flux, ivar, wavelength, andmask, ormask)")
     c0 = float(header_value(head, "COEFF0", name, "primary HDU"))
     c1 = float(header_value(head, "COEFF1", name, "primary HDU"))
-    wave = 10.0 ** (c0 + c1 * np.arange(data.shape[1]))
+    wave = _log_linear_wave(c0, c1, data.shape[1], bool(head.get("VACUUM", True))).copy()
     andmask = data[3] if data.shape[0] > 3 else np.zeros(data.shape[1])
     ormask = data[4] if data.shape[0] > 4 else np.zeros(data.shape[1])
-    return _Arrays(_to_vacuum(wave, head), data[0], data[1],
+    # rows converted one by one: a float64 copy of the whole image (156 kB) would be a fresh
+    # memory mapping, and its page faults, for every file
+    return _Arrays(wave, data[0].astype(np.float32), data[1].astype(np.float32),
                    _bad_pixels(andmask, ormask, mask_bits, name), head)
 
 
@@ -180,6 +193,18 @@ def _row(arrays: _Arrays, name: str) -> SpectrumRow:
                        _ident(arrays.header, name), meta)
 
 
+def _header_dict(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """fitsio's header records as a plain dict of keyword values (the first of repeated
+    keywords; COMMENT, HISTORY and CONTINUE cards left out): a dozen lookups per file in
+    a dict instead of fitsio's header object, which scans its cards for each."""
+    head: dict[str, Any] = {}
+    for record in records:
+        key = record["name"]
+        if key and key not in head and key not in ("COMMENT", "HISTORY", "CONTINUE"):
+            head[key] = record["value"]
+    return head
+
+
 @register_row_reader("lamost-lrs", direct=True)
 def _lrs_row_direct(path: str, name: str, *, mask_bits: str = "and") -> SpectrumRow | None:
     """:func:`_lrs_row` for a file in the image layout, read with fitsio (cfitsio: about
@@ -195,7 +220,7 @@ def _lrs_row_direct(path: str, name: str, *, mask_bits: str = "and") -> Spectrum
         with fitsio.FITS(path) as f:
             if len(f) != 1:
                 return None
-            head = f[0].read_header()
+            head = _header_dict(f[0].read_header_list())
             if not (_is_lamost(head) and head.get("NAXIS") == 2
                     and head.get("NAXIS2") in (3, 5) and "COEFF0" in head):
                 return None
