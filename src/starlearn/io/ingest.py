@@ -60,6 +60,17 @@ def _reason_kind(reason: str) -> str:
     return reason.split(" (")[0]
 
 
+def _files_under(folder: str) -> list[str]:
+    """Spectrum files under ``folder`` (recursively), in path order (folder by folder, as
+    sorting the paths' components gives)."""
+    found = []
+    for root, _dirs, names in os.walk(folder):
+        found.extend(os.path.join(root, n) for n in names
+                     if n.lower().endswith(_SPECTRUM_SUFFIXES))
+    found = [f for f in found if os.path.isfile(f)]  # no broken links
+    return sorted(found, key=lambda f: f.split(os.sep))
+
+
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[str]:
     """Paths from files, folders (searched recursively), glob patterns and list files.
 
@@ -70,8 +81,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[str]:
     for item in inputs:
         text = os.fspath(item)
         if os.path.isdir(text):
-            found = [str(p) for p in sorted(Path(text).rglob("*"))
-                     if p.is_file() and p.name.lower().endswith(_SPECTRUM_SUFFIXES)]
+            found = _files_under(text)
         elif text.lower().endswith(_LIST_SUFFIXES) and os.path.isfile(text):
             base = os.path.dirname(text)
             with open(text, encoding="utf-8") as f:
