@@ -185,3 +185,12 @@ def test_ondrejov_specutils_loader(tmp_path):
         tmp_path / "table.fits")
     table = specutils.Spectrum.read(tmp_path / "table.fits", format="Ondrejov")
     assert_allclose(table.spectral_axis.value, air_to_vacuum(wave))
+
+
+def test_a_data_set_given_to_read_points_to_read_dataset(tmp_path):
+    from starlearn.synth import generate
+
+    generate("lamost", 3, seed=1).write(tmp_path / "set.h5")
+    with pytest.raises(ReadError, match=r"set.h5: an HDF5 file.*read_dataset"):
+        sio.read(tmp_path / "set.h5")
+    assert len(sio.read_dataset(tmp_path / "set.h5")) == 3

@@ -99,6 +99,14 @@ def _is_fits(path: str) -> bool:
         return False
 
 
+def _is_hdf5(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False
+
+
 def identify_format(source: Any) -> list[str]:
     """Names of the formats whose identifiers accept ``source`` (path or HDUList), highest
     priority first (the first is what :func:`read` uses)."""
@@ -167,6 +175,10 @@ def read(source: Any, format: str | None = None, **options: Any) -> SpectrumSet:
                          f"{', '.join(r.name for r in formats())}")
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(source):
         raise ReadError(name, "no such file")
+    if isinstance(source, (str, os.PathLike)) and format is None and _is_hdf5(
+            os.fspath(source)):
+        raise ReadError(name, "an HDF5 file, not a spectrum file: starlearn data sets are "
+                              "read with starlearn.read_dataset (or open_dataset)")
     if isinstance(source, (str, os.PathLike)) and _is_fits(os.fspath(source)):
         with as_hdulist(source) as hdul:
             chosen = format or _choose(name, _identify(name, hdul))
