@@ -10,8 +10,8 @@ All figures in one run on this machine:
    LAMOST-layout FITS files (a vgg1d emission-line classifier with the int8 and the default
    engine, and a starnet regressor with its default 16 noise draws for the errors), against
    a bare astropy loop that opens each file and reads its data on the same 2 worker
-   processes (best of two runs each, after a 20-file run that also gives the fixed cost of
-   a run), the same ratio for the parts after each worker's first (which pays for the
+   processes (best of two runs each, after a 20-file run that warms the process up), the
+   same ratio for the parts after each worker's first (which pays for the
    fork), and where the time goes (per file in one process: the bare loop, starlearn's
    read, and windowing + int8 network + catalogue rows);
 3. packed HDF5 throughput of a vgg1d classifier on 140-pixel windows (fp32 and int8) through
@@ -155,8 +155,8 @@ def main() -> None:
                            rv=(-100.0, 100.0))
         paths = [str(p) for p in write_lamost_files(spectra, folder / "files")]
         chunks = [paths[i::2] for i in range(2)]
-        # a short run first: the fixed cost of a run (20 files, workers=2), and the imports
-        # of this process warmed up as they are for the bare loop
+        # a short run first (20 files, workers=2): the imports of this process warmed up as
+        # they are for the bare loop; its time is that of a first run in a process
         t0 = time.perf_counter()
         run_archive(folder / "clf", paths[:20], folder / "cat-fixed.parquet", workers=2,
                     engine="onnx-int8", progress=False)
@@ -173,7 +173,7 @@ def main() -> None:
         archive = {"files": len(paths), "bare_astropy_2_workers": bare,
                    "fixed_seconds_20_files": fixed}
         print(f"archive of {len(paths)} LAMOST files: bare astropy loop {bare:,.0f} files/s "
-              f"(best of 2); a 20-file run of the runner {fixed:.2f} s", flush=True)
+              f"(best of 2); a first 20-file run of the runner {fixed:.2f} s", flush=True)
         for label, model_dir, engine in (
                 ("vgg1d classifier, onnx-int8", "clf", "onnx-int8"),
                 ("vgg1d classifier, default engine", "clf", "auto"),
