@@ -37,7 +37,8 @@ def _near_window(spectra: Any, window: Any) -> Any:
 
 
 def train_classifier(model: str, data: Path, valid: Path | None, output: Path,
-                     config_file: Path | None, quiet: bool, *, classes: str | None,
+                     config_file: Path | None, quiet: bool, checkpoint: Path, *,
+                     classes: str | None,
                      balance: str | None, adapt_to: Path | None, adapt: str | None,
                      source_resolution: float | None, target_resolution: float | None,
                      line: str | None, half_width: int | None,
@@ -91,10 +92,9 @@ def train_classifier(model: str, data: Path, valid: Path | None, output: Path,
                            preprocess=window, adapter=adapter, balance=balance,
                            adversarial=adapt is not None and "adversarial" in adapt,
                            progress=not quiet, **settings)
-    estimator.fit(train_set, valid, target=target)
-    from starlearn.cli import save_model
+    from starlearn.cli import fit_and_save
 
-    save_model(estimator, output)
+    fit_and_save(estimator, output, checkpoint, train_set, valid, target=target)
     counts = ", ".join(f"{c} {n}" for c, n in zip(estimator.classes_,
                                                   estimator.class_counts_, strict=True))
     click.echo(f"{model} trained for {len(estimator.history_)} epochs on {counts}"

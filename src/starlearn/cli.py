@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -178,6 +179,24 @@ def save_model(estimator: object, output: Path) -> None:
                    "predict will use the torch engine", err=True)
 
 
+def training_checkpoint(output: Path, resume: bool) -> Path:
+    """Where ``train`` keeps its per-epoch checkpoint (``OUTPUT.checkpoint``, beside the
+    model folder); one left by an interrupted run is continued with --resume only."""
+    path = output.with_name(output.name + ".checkpoint")
+    if path.exists() and not resume:
+        raise click.UsageError(f"{path} holds an interrupted training: pass --resume to "
+                               "continue it, or remove the file to start again")
+    return path
+
+
+def fit_and_save(estimator: Any, output: Path, checkpoint: Path, *args: Any,
+                 **kwargs: Any) -> None:
+    """Fit with a per-epoch checkpoint, save the model, then drop the checkpoint."""
+    estimator.fit(*args, checkpoint=checkpoint, **kwargs)
+    save_model(estimator, output)
+    checkpoint.unlink(missing_ok=True)
+
+
 def _load_config_file(path: Path | None) -> dict[str, object]:
     if path is None:
         return {}
@@ -261,9 +280,14 @@ _TRAIN_DEFAULTS: dict[str, object] = {
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False,
                                                          path_type=Path), default=None,
               help="TOML file with any of these options (command-line values win).")
+@click.option("--resume", is_flag=True,
+              help="Continue the training an interrupted run of this command left: its "
+                   "state is saved after every epoch in OUTPUT.checkpoint (same data and "
+                   "settings; --epochs, --patience and --max-time may change).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(task: str, model: str | None, data: Path, labels: str | None, output: Path,
           valid: Path | None, config_file: Path | None, grid: str | None, quiet: bool,
+          resume: bool,
           latent: int | None, denoise: bool | None, snr_range: str | None,
           variational: bool | None, classes: str | None, balance: str | None,
           adapt_to: Path | None, adapt: str | None, source_resolution: float | None,
@@ -278,10 +302,11 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
     used = [k for k, v in classify_only.items() if v is not None]
     if task != "classify" and used:
         raise click.UsageError(f"{', '.join(used)} apply to --task classify only")
+    checkpoint = training_checkpoint(output, resume)
     if task == "classify":
         from starlearn._cli_classify import train_classifier
 
-        train_classifier(model or "vgg1d", data, valid, output, config_file, quiet,
+        train_classifier(model or "vgg1d", data, valid, output, config_file, quiet, checkpoint,
                          classes=classes, balance=balance, adapt_to=adapt_to, adapt=adapt,
                          source_resolution=source_resolution,
                          target_resolution=target_resolution, line=line,
@@ -291,7 +316,7 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
     if task == "autoencode":
         _train_autoencoder(model or "dense-ae", data, valid, output, config_file, grid,
                            latent, bool(denoise), snr_range, bool(variational), quiet,
-                           {k: v for k, v in options.items() if v is not None})
+                           checkpoint, {k: v for k, v in options.items() if v is not None})
         return
     model = model or "starnet"
     settings = {**_TRAIN_DEFAULTS, **_load_config_file(config_file)}
@@ -302,8 +327,7 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
     settings.pop("labels", None)
     estimator = Regressor(model, label_list, preprocess=Resample(grid=grid) if grid else None,
                           progress=not quiet, **settings)  # type: ignore[arg-type]
-    estimator.fit(data, valid)
-    save_model(estimator, output)
+    fit_and_save(estimator, output, checkpoint, data, valid)
     _echo_regression_summary(estimator)
     click.echo(f"model written to {output}")
 
@@ -311,7 +335,7 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
 def _train_autoencoder(model: str, data: Path, valid: Path | None, output: Path,
                        config_file: Path | None, grid: str | None, latent: int | None,
                        denoise: bool, snr_range: str | None, variational: bool, quiet: bool,
-                       options: dict[str, object]) -> None:
+                       checkpoint: Path, options: dict[str, object]) -> None:
     from starlearn.estimators import Autoencoder
     from starlearn.preprocess import Resample
 
@@ -327,8 +351,7 @@ def _train_autoencoder(model: str, data: Path, valid: Path | None, output: Path,
     estimator = Autoencoder(model, latent, denoise=denoise, snr=snr, variational=variational,
                             preprocess=Resample(grid=grid) if grid else None,
                             progress=not quiet, **settings)  # type: ignore[arg-type]
-    estimator.fit(data, valid)
-    save_model(estimator, output)
+    fit_and_save(estimator, output, checkpoint, data, valid)
     mode = {True: "denoising", False: "reconstruction"}[denoise]
     click.echo(f"{model} ({mode}, latent {latent}) trained for {len(estimator.history_)} "
                f"epochs; model written to {output}")

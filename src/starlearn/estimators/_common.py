@@ -23,6 +23,7 @@ __all__ = [
     "calibrate_errors",
     "check_grid",
     "epoch_callback",
+    "fit_checkpoint",
     "fit_novelty",
     "history_csv",
     "make_trainer",
@@ -253,6 +254,40 @@ def make_trainer(estimator: Any, module: Any) -> Any:
         optimizer=getattr(estimator, "optimizer", "adam"), scheduler=estimator.scheduler,
         patience=estimator.patience, max_time=estimator.max_time,
         progress=estimator.progress), estimator.device_)
+
+
+# settings that stop or show a training but do not change its steps: a checkpoint may be
+# resumed with other values (e.g. more epochs, or a time limit for a batch system)
+_RESUMABLE_WITH_OTHER = ("epochs", "patience", "max_time", "progress", "device")
+
+
+def fit_checkpoint(estimator: Any, path: str | PathLike | None, *, n_train: int,
+                   wave: np.ndarray, rngs: Any) -> Any:
+    """The training checkpoint of ``estimator.fit`` at ``path`` (None without a path),
+    keyed by the estimator's settings and the training data's size and grid; an existing
+    checkpoint of the same training is resumed."""
+    import hashlib
+    import json
+
+    from starlearn.train.checkpoint import Checkpoint
+
+    if path is None:
+        return None
+
+    def text(value: Any) -> str:
+        if isinstance(value, np.ndarray):
+            return hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        return repr(value)
+
+    params = {k: text(v) for k, v in estimator.get_params(deep=False).items()
+              if k not in _RESUMABLE_WITH_OTHER}
+    wave = np.asarray(wave, dtype=np.float64)
+    ident = json.dumps({"estimator": type(estimator).__name__, "params": params,
+                        "n_train": int(n_train), "n_pix": int(wave.size),
+                        "wave": [round(float(wave.min()), 6), round(float(wave.max()), 6)]},
+                       sort_keys=True)
+    return Checkpoint(path, hashlib.sha256(ident.encode()).hexdigest(), rngs=tuple(rngs),
+                      resume=True)
 
 
 def epoch_callback(estimator: Any) -> Any:

@@ -16,6 +16,7 @@ from starlearn.artifact import write_artifact
 from starlearn.estimators._common import (
     SavedEstimator,
     epoch_callback,
+    fit_checkpoint,
     history_csv,
     make_trainer,
     params_from_config,
@@ -196,8 +197,11 @@ class Autoencoder(SavedEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train: SpectrumSet | str | PathLike | Any,
-            valid: SpectrumSet | str | PathLike | Any = None) -> Autoencoder:
-        """Train on ``train`` (SpectrumSet, data-set path or open data set); returns self."""
+            valid: SpectrumSet | str | PathLike | Any = None, *,
+            checkpoint: str | PathLike | None = None) -> Autoencoder:
+        """Train on ``train`` (SpectrumSet, data-set path or open data set); returns self.
+        ``checkpoint``: a file where the training state is saved after every epoch; when it
+        exists (same settings and data) the training resumes from it."""
         self._validate()
         reset_fitted(self)
         rng = np.random.default_rng(self.seed)
@@ -232,8 +236,11 @@ class Autoencoder(SavedEstimator):
                                          rng=rng, rows=train_rows):
                 yield self._batch(batch, rng)
 
+        n_train = len(source) if train_rows is None else len(train_rows)
         self.history_ = trainer.fit(train_batches, lambda: valid_batches, self._loss,
-                                    on_epoch=epoch_callback(self))
+                                    on_epoch=epoch_callback(self),
+                                    checkpoint=fit_checkpoint(self, checkpoint, n_train=n_train,
+                                                              wave=self.wave_, rngs=[rng]))
         self._calibrate(valid_set)
         return self
 

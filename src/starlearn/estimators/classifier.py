@@ -25,6 +25,7 @@ from starlearn.estimators._common import (
     as_source,
     check_grid,
     epoch_callback,
+    fit_checkpoint,
     fit_novelty,
     history_csv,
     make_trainer,
@@ -269,12 +270,14 @@ class Classifier(SavedEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train: SpectrumSet | str | PathLike, valid: Any = None,
-            target: Any = None) -> Classifier:
+            target: Any = None, *, checkpoint: str | PathLike | None = None) -> Classifier:
         """Train on labelled ``train`` spectra; returns self.
 
         ``valid``: labelled validation spectra of the training instrument (default: a
         stratified ``valid_fraction`` of ``train``). ``target``: unlabelled spectra of the
         instrument the model will classify (needed for ``adversarial=True``).
+        ``checkpoint``: a file where the training state is saved after every epoch; when it
+        exists (same settings and data) the training resumes from it.
         """
         self._validate()
         reset_fitted(self)
@@ -396,7 +399,10 @@ class Classifier(SavedEstimator):
                          for s in range(0, len(x_valid), 512)]
         trainer = make_trainer(self, trained)
         self.history_ = trainer.fit(train_batches, lambda: valid_batches, loss_fn,
-                                    on_epoch=epoch_callback(self))
+                                    on_epoch=epoch_callback(self),
+                                    checkpoint=fit_checkpoint(self, checkpoint,
+                                                              n_train=len(train_set),
+                                                              wave=train_set.wave, rngs=[rng]))
         self.module_.eval()
         proba, features = self._predict_arrays(valid_set)
         from starlearn.evaluate.classification import classification_metrics

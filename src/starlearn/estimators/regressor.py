@@ -18,6 +18,7 @@ from starlearn.estimators._common import (
     SavedEstimator,
     calibrate_errors,
     epoch_callback,
+    fit_checkpoint,
     fit_novelty,
     history_csv,
     make_trainer,
@@ -174,11 +175,14 @@ class Regressor(SavedEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train: SpectrumSet | str | PathLike | Any,
-            valid: SpectrumSet | str | PathLike | Any = None) -> Regressor:
+            valid: SpectrumSet | str | PathLike | Any = None, *,
+            checkpoint: str | PathLike | None = None) -> Regressor:
         """Train on ``train`` (SpectrumSet, data-set path or open data set); returns self.
 
         Without ``valid``, ``valid_fraction`` of ``train`` (a seeded random choice) is held
-        out for early stopping and for calibrating the errors.
+        out for early stopping and for calibrating the errors. ``checkpoint``: a file where
+        the training state is saved after every epoch; when it exists (same settings and
+        data) the training resumes from it (see :mod:`starlearn.train.checkpoint`).
         """
         self._validate()
         reset_fitted(self)
@@ -231,8 +235,11 @@ class Regressor(SavedEstimator):
         valid_tensors = [self._batch(b, [valid_set.label_names.index(n) for n in names],
                                      rng, augment=False)
                          for b in iterate_batches(valid_set, batch_size=256, shuffle=False)]
+        n_train = len(source) if train_rows is None else len(train_rows)
         self.history_ = trainer.fit(train_batches, lambda: valid_tensors, _nll,
-                                    valid_fn=_nll_and_mse, on_epoch=epoch_callback(self))
+                                    valid_fn=_nll_and_mse, on_epoch=epoch_callback(self),
+                                    checkpoint=fit_checkpoint(self, checkpoint, n_train=n_train,
+                                                              wave=self.wave_, rngs=[rng]))
         del self._label_idx
         pool = np.arange(len(source)) if train_rows is None else train_rows
         sample = rng.choice(pool, size=min(2000, pool.size), replace=False)

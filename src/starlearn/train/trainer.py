@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from starlearn.train.checkpoint import Checkpoint, TrainingState
+
 __all__ = ["OPTIMIZERS", "Trainer", "TrainerConfig", "make_optimizer", "resolve_device"]
 
 
@@ -87,6 +89,7 @@ class Trainer:
             valid_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, torch.Tensor]]
             | None = None,
             on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+            checkpoint: Checkpoint | None = None,
             ) -> list[dict[str, float]]:
         """Train; returns the history (one dict per epoch: epoch, train_loss, valid_loss,
         [valid_score,] lr, seconds). The model ends with the weights of the best validation
@@ -96,7 +99,9 @@ class Trainer:
         (it replaces ``loss_fn`` and ``score_fn`` on the validation batches).
         ``on_epoch(epoch, row)`` is called after every epoch with its history row (a
         hyper-parameter search reports to its pruner there; an exception it raises stops
-        training and propagates)."""
+        training and propagates). With a ``checkpoint`` the state is saved after every
+        epoch, and a training whose checkpoint exists continues from it (see
+        :mod:`starlearn.train.checkpoint`)."""
         cfg = self.config
         if cfg.scheduler not in ("plateau", "cosine", "none"):
             raise ValueError(f"scheduler must be 'plateau', 'cosine' or 'none', "
@@ -113,9 +118,18 @@ class Trainer:
             sched = None
         best, best_state, since_best = math.inf, None, 0
         history: list[dict[str, float]] = []
-        start = time.perf_counter()
-        bar = tqdm(total=cfg.epochs, disable=not cfg.progress, unit="epoch", desc="train")
-        for epoch in range(cfg.epochs):
+        first, before = 0, 0.0
+        saved = checkpoint.restore(model, opt, sched) if checkpoint is not None else None
+        if saved is not None:
+            first, best, since_best = saved.epoch, saved.best, saved.since_best
+            history, before, best_state = saved.history, saved.elapsed, saved.best_state
+            if since_best >= cfg.patience or (cfg.max_time is not None
+                                              and before > cfg.max_time):
+                first = cfg.epochs  # it had stopped; only the saving was left
+        start = time.perf_counter() - before
+        bar = tqdm(total=cfg.epochs, initial=min(first, cfg.epochs), disable=not cfg.progress,
+                   unit="epoch", desc="train")
+        for epoch in range(first, cfg.epochs):
             model.train()
             total, count = 0.0, 0
             for batch in train_batches(epoch):
@@ -154,6 +168,9 @@ class Trainer:
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 since_best += 1
+            if checkpoint is not None:
+                checkpoint.save(model, opt, sched, TrainingState(
+                    epoch + 1, best, since_best, history, elapsed, best_state))
             if since_best >= cfg.patience:
                 break
             if cfg.max_time is not None and elapsed > cfg.max_time:
