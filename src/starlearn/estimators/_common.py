@@ -274,9 +274,16 @@ def fit_checkpoint(estimator: Any, path: str | PathLike | None, *, n_train: int,
     if path is None:
         return None
 
-    def text(value: Any) -> str:
+    def text(value: Any) -> str:  # stable across processes; arrays in full
         if isinstance(value, np.ndarray):
             return hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        if hasattr(value, "get_params"):  # preprocessing steps, adapters
+            inner = sorted(value.get_params(deep=False).items())
+            return f"{type(value).__name__}({', '.join(f'{k}={text(v)}' for k, v in inner)})"
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(text(v) for v in value) + "]"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k!r}: {text(v)}" for k, v in sorted(value.items())) + "}"
         return repr(value)
 
     params = {k: text(v) for k, v in estimator.get_params(deep=False).items()

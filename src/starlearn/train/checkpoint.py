@@ -6,7 +6,8 @@ network's weights, the best weights so far, the optimiser's tensors and torch's 
 state; the rest (epoch, history, early-stopping counters, optimiser settings, learning-rate
 schedule, the numpy random generators that draw batches and noise) is JSON in the file's
 metadata. No pickle. Resuming restores all of it, so the resumed training takes the same
-steps as one that was never interrupted (on the same device and library versions).
+steps as one that was never interrupted (on the same device and library versions; CUDA's
+random state is saved when a GPU is present).
 
 A checkpoint carries a *key* that identifies the training (the estimator's settings and the
 data's size and grid); resuming with another key is refused, so a checkpoint is never
@@ -84,6 +85,9 @@ class Checkpoint:
                 else:
                     scalars.setdefault(str(index), {})[name] = value
         tensors["rng/torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            for i, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng/cuda/{i}"] = cuda_state
         meta = {
             "version": CHECKPOINT_VERSION, "key": self.key, "epoch": state.epoch,
             "best": state.best, "since_best": state.since_best, "history": state.history,
@@ -145,6 +149,11 @@ class Checkpoint:
         if scheduler is not None and meta["scheduler"] is not None:
             scheduler.load_state_dict(meta["scheduler"])
         torch.set_rng_state(tensors["rng/torch"])
+        cuda_states = [tensors[f"rng/cuda/{i}"] for i in range(len(tensors))
+                       if f"rng/cuda/{i}" in tensors]
+        if cuda_states and torch.cuda.is_available() \
+                and len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
         for generator, saved in zip(self.rngs, meta["numpy_rngs"], strict=True):
             generator.bit_generator.state = saved
         return TrainingState(epoch=int(meta["epoch"]), best=float(meta["best"]),
