@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,26 @@ def parse_range(text: str | None, *, name: str) -> float | tuple[float, float] |
                                  param_hint=name) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The command group: a problem with the user's input (a file that cannot be read, a
+    model of another grid, a checkpoint of another training, an archive run in which
+    nothing could be predicted ... raised with the file and the reason) is printed as
+    ``Error: <reason>`` with exit status 1 instead of a traceback; STARLEARN_DEBUG=1
+    shows the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
+            from starlearn.infer.runner import NothingPredictedError
+
+            if os.environ.get("STARLEARN_DEBUG") or (
+                    isinstance(err, RuntimeError) and not isinstance(err, NothingPredictedError)):
+                raise
+            raise click.ClickException(str(err)) from err
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="starlearn")
 def main() -> None:
     """starlearn: deep learning on stellar spectra (regression, autoencoders, classification).

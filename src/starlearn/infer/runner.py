@@ -29,9 +29,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArchiveSummary", "Part", "plan_parts", "read_catalogue", "run_archive"]
+__all__ = ["ArchiveSummary", "NothingPredictedError", "Part", "plan_parts", "read_catalogue",
+           "run_archive"]
 
 PLAN_VERSION = 1
+
+
+class NothingPredictedError(RuntimeError):
+    """Not one input of a run could be predicted (the first reason is in the message, all
+    of them in the rejects table)."""
 
 
 @dataclass
@@ -436,7 +442,7 @@ def run_archive(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike
         if rejects_path is not None:
             first = Table.read(rejects_path, format="ascii.csv")[0]
             reason = f"{first['input']}: {first['reason']}"
-        raise RuntimeError(f"no input could be predicted ({reason}); all rejects are "
+        raise NothingPredictedError(f"no input could be predicted ({reason}); all rejects are "
                            f"listed in {rejects_path}")
     return ArchiveSummary(output=output, rejects=rejects_path, parts=len(parts),
                           parts_skipped=len(parts) - len(todo), spectra=n_rows,
