@@ -236,10 +236,9 @@ class Autoencoder(SavedEstimator):
                                          rng=rng, rows=train_rows):
                 yield self._batch(batch, rng)
 
-        n_train = len(source) if train_rows is None else len(train_rows)
         self.history_ = trainer.fit(train_batches, lambda: valid_batches, self._loss,
                                     on_epoch=epoch_callback(self),
-                                    checkpoint=fit_checkpoint(self, checkpoint, n_train=n_train,
+                                    checkpoint=fit_checkpoint(self, checkpoint, n_train=pool.size,
                                                               wave=self.wave_, rngs=[rng]))
         self._calibrate(valid_set)
         return self

@@ -214,9 +214,8 @@ class Regressor(SavedEstimator):
         if self.model == "cannon":
             self._fit_cannon(read_rows(source, train_rows), label_idx, valid_set)
             return self
-        scaler_rows = (np.arange(len(source)) if train_rows is None else train_rows)
-        scaler_rows = np.sort(rng.choice(scaler_rows, min(2000, scaler_rows.size),
-                                         replace=False))
+        pool = np.arange(len(source)) if train_rows is None else train_rows  # training rows
+        scaler_rows = np.sort(rng.choice(pool, min(2000, pool.size), replace=False))
         self.flux_scaler_ = FluxScaler.fit(read_rows(source, scaler_rows), seed=self.seed)
         self.device_ = resolve_device(self.device)
         config = {**(self.model_config or {}), "in_channels": 2 if self.mask_channel else 1}
@@ -235,13 +234,11 @@ class Regressor(SavedEstimator):
         valid_tensors = [self._batch(b, [valid_set.label_names.index(n) for n in names],
                                      rng, augment=False)
                          for b in iterate_batches(valid_set, batch_size=256, shuffle=False)]
-        n_train = len(source) if train_rows is None else len(train_rows)
         self.history_ = trainer.fit(train_batches, lambda: valid_tensors, _nll,
                                     valid_fn=_nll_and_mse, on_epoch=epoch_callback(self),
-                                    checkpoint=fit_checkpoint(self, checkpoint, n_train=n_train,
+                                    checkpoint=fit_checkpoint(self, checkpoint, n_train=pool.size,
                                                               wave=self.wave_, rngs=[rng]))
         del self._label_idx
-        pool = np.arange(len(source)) if train_rows is None else train_rows
         sample = rng.choice(pool, size=min(2000, pool.size), replace=False)
         self._calibrate(valid_set, read_rows(source, np.sort(sample)))
         return self
