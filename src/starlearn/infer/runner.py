@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from starlearn._atomic import atomic_write
+
 __all__ = ["ArchiveSummary", "NothingPredictedError", "Part", "plan_parts", "read_catalogue",
            "run_archive"]
 
@@ -107,12 +109,6 @@ def plan_parts(inputs: Sequence[str], *, files_per_part: int = 500,
 def _digest(parts: Iterable[Part]) -> str:
     text = json.dumps([asdict(p) for p in parts], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------- worker side
@@ -214,10 +210,10 @@ def run_part(model_dir: str, part: Part, parts_dir: str, engine: str, threads: i
     name = f"part-{part.index:05d}.parquet"
     if len(table):
         table.meta.clear()
-        _atomic_write(folder / name, lambda p: table.write(p, format="parquet"))
+        atomic_write(folder / name, lambda p: table.write(p, format="parquet"))
     if rejects:
         rej = Table(rows=rejects, names=("input", "reason"), dtype=(str, str))
-        _atomic_write(folder / f"rejects-{part.index:05d}.csv",
+        atomic_write(folder / f"rejects-{part.index:05d}.csv",
                       lambda p: rej.write(p, format="ascii.csv"))
     flagged = int(np.sum(np.asarray(table["flags"]) > 0)) if "flags" in table.colnames else 0
     return {"part": part.index, "inputs": part.n_inputs, "rows": len(table),
@@ -246,7 +242,7 @@ def _load_or_write_plan(folder: Path, parts: list[Part], model_dir: str,
     folder.mkdir(parents=True, exist_ok=True)
     record = {"version": PLAN_VERSION, "model": str(model_dir), "digest": digest,
               "parts": [asdict(p) for p in parts]}
-    _atomic_write(plan_file, lambda p: p.write_text(json.dumps(record)))
+    atomic_write(plan_file, lambda p: p.write_text(json.dumps(record)))
 
 
 def _done_parts(folder: Path) -> dict[int, dict[str, Any]]:
@@ -373,18 +369,18 @@ def _merge(folder: Path, parts: list[Part], output: Path) -> tuple[int, Path | N
         merged_parts = pa.concat_tables([pq.read_table(f) for f in files],
                                         promote_options="default")
         n_rows = merged_parts.num_rows
-        _atomic_write(output, lambda p: pq.write_table(merged_parts, p))
+        atomic_write(output, lambda p: pq.write_table(merged_parts, p))
     else:
         table = vstack([read_catalogue(f) for f in files]) if files else Table()
         n_rows = len(table)
-        _atomic_write(output, lambda p: table.write(p, format=fmt, overwrite=True))
+        atomic_write(output, lambda p: table.write(p, format=fmt, overwrite=True))
     rejects = [Table.read(f, format="ascii.csv") for f in sorted(folder.glob("rejects-*.csv"))
                if int(f.stem.split("-")[1]) in done]
     rejects_path = None
     if rejects:
         rejects_path = output.with_name(output.stem + ".rejects.csv")
         merged = vstack(rejects)
-        _atomic_write(rejects_path, lambda p: merged.write(p, format="ascii.csv",
+        atomic_write(rejects_path, lambda p: merged.write(p, format="ascii.csv",
                                                            overwrite=True))
     return n_rows, rejects_path
 

@@ -29,6 +29,7 @@ import h5py
 import numpy as np
 from astropy.table import Table
 
+from starlearn._atomic import temporary_name
 from starlearn.spectra import SpectrumSet
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DatasetStore", "DatasetWriter", "open_dataset",
@@ -106,7 +107,7 @@ class DatasetWriter:
         rows = _chunk_rows(self.n_pix)
         if expected_rows is not None:
             rows = max(1, min(rows, int(expected_rows)))
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._tmp = temporary_name(self.path)
         self._h5 = h5py.File(self._tmp, "w")
         h5 = self._h5
         h5.attrs["format"] = FORMAT_NAME

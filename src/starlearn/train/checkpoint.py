@@ -17,7 +17,6 @@ continued with other data or settings.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from starlearn._atomic import atomic_write
 
 __all__ = ["CHECKPOINT_VERSION", "Checkpoint", "TrainingState"]
 
@@ -97,9 +98,8 @@ class Checkpoint:
             "numpy_rngs": [g.bit_generator.state for g in self.rngs],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        save_file(tensors, str(tmp), metadata={"starlearn_checkpoint": json.dumps(meta)})
-        os.replace(tmp, self.path)
+        atomic_write(self.path, lambda tmp: save_file(
+            tensors, str(tmp), metadata={"starlearn_checkpoint": json.dumps(meta)}))
 
     def remove(self) -> None:
         """Delete the file (the training finished and its result was saved)."""
