@@ -293,8 +293,7 @@ def fit_checkpoint(estimator: Any, path: str | PathLike | None, *, n_train: int,
                         "n_train": int(n_train), "n_pix": int(wave.size),
                         "wave": [round(float(wave.min()), 6), round(float(wave.max()), 6)]},
                        sort_keys=True)
-    return Checkpoint(path, hashlib.sha256(ident.encode()).hexdigest(), rngs=tuple(rngs),
-                      resume=True)
+    return Checkpoint(path, hashlib.sha256(ident.encode()).hexdigest(), rngs=tuple(rngs))
 
 
 def epoch_callback(estimator: Any) -> Any:

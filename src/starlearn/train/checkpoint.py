@@ -54,14 +54,14 @@ class Checkpoint:
     key : identifies the training; a file with another key is refused on resume.
     rngs : numpy generators whose state is saved and restored with the training (the
         estimator's batch and noise generators).
-    resume : continue from ``path`` when it exists (otherwise an existing file is an error
-        that says so, rather than silently starting over or continuing).
+
+    A training given a checkpoint whose file exists continues from it (whether to allow
+    that is the caller's decision: ``starlearn train`` asks for ``--resume``).
     """
 
     path: Path
     key: str
     rngs: Sequence[np.random.Generator] = field(default_factory=tuple)
-    resume: bool = False
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -115,9 +115,6 @@ class Checkpoint:
 
         if not self.path.exists():
             return None
-        if not self.resume:
-            raise FileExistsError(f"{self.path}: an interrupted training's checkpoint; "
-                                  "resume it (--resume) or remove the file")
         try:
             with safe_open(str(self.path), framework="pt") as f:
                 raw = (f.metadata() or {}).get("starlearn_checkpoint")
