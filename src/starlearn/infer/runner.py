@@ -438,8 +438,8 @@ def run_archive(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike
         if rejects_path is not None:
             first = Table.read(rejects_path, format="ascii.csv")[0]
             reason = f"{first['input']}: {first['reason']}"
-        raise NothingPredictedError(f"no input could be predicted ({reason}); all rejects are "
-                           f"listed in {rejects_path}")
+        raise NothingPredictedError(f"no input could be predicted ({reason}); all rejects "
+                                    f"are listed in {rejects_path}")
     return ArchiveSummary(output=output, rejects=rejects_path, parts=len(parts),
                           parts_skipped=len(parts) - len(todo), spectra=n_rows,
                           rejected=sum(r["rejected"] for r in records),
