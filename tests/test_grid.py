@@ -5,6 +5,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from starlearn import PRESETS, Grid, air_to_vacuum, get_grid, vacuum_to_air
+from starlearn.grid import find_preset
 
 
 def test_log_uniform_by_pixels_and_by_sampling_resolution():
@@ -32,8 +33,8 @@ def test_edges_bracket_centres():
     ("name", "n_pix", "lo", "hi", "resolution"),
     [
         ("apogee", 8575, 15100.0, 17000.0, 22500),
-        ("lamost", 3909, 3700.0, 9100.0, 1800),
-        ("segue", 3841, 3800.0, 9200.0, 2000),
+        ("lamost", 3909, 3700.0, 9099.1, 1800),
+        ("segue", 3841, 3800.1, 9200.3, 2000),
         ("pfs-mr", 4096, 7100.0, 8850.0, 5000),
         ("ondrejov-halpha", 2000, 6250.0, 6770.0, 13000),
     ],
@@ -47,10 +48,21 @@ def test_presets(name, n_pix, lo, hi, resolution):
 def test_apogee_grid_is_the_aspcapstar_grid():
     g = PRESETS["apogee"]
     assert_allclose(np.log10(g.wave), 4.179 + 6e-6 * np.arange(8575), rtol=1e-12)
-    gap = g.gap_mask
-    assert gap[:322].all() and not gap[322:3242].any() and gap[3242:3648].all()
-    assert not gap[3648:6048].any() and gap[6048:6412].all() and not gap[6412:8306].any()
-    assert gap[8306:].all()
+    gap = g.gap_mask  # the DR13-DR17 detector ranges (the widest of all releases)
+    assert gap[:246].all() and not gap[246:3274].any() and gap[3274:3585].all()
+    assert not gap[3585:6080].any() and gap[6080:6344].all() and not gap[6344:8335].any()
+    assert gap[8335:].all() and (~gap).sum() == 7514
+
+
+def test_survey_presets_are_the_native_grids():
+    """LAMOST: log10 = 3.5682 + 1e-4 i in every release; SDSS on the 1e-4 lattice."""
+    lamost = PRESETS["lamost"]
+    assert_allclose(np.log10(lamost.wave), 3.5682 + 1e-4 * np.arange(3909), rtol=1e-12)
+    cut = 10 ** (3.5682 + 1e-4 * np.arange(3899))  # a real file cut at the red end
+    assert find_preset(cut) is lamost and lamost.offset_of(cut) == 0
+    assert lamost.offset_of(cut * 1.00001) is None
+    segue = np.log10(PRESETS["segue"].wave) / 1e-4
+    assert_allclose(segue, np.round(segue), atol=1e-6)
 
 
 def test_grid_dict_round_trip_through_json():

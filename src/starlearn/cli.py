@@ -41,7 +41,7 @@ class _Main(click.Group):
         try:
             return super().invoke(ctx)
         except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
-            from starlearn.infer.runner import NothingPredictedError
+            from starlearn.errors import NothingPredictedError
 
             if os.environ.get("STARLEARN_DEBUG") or (
                     isinstance(err, RuntimeError) and not isinstance(err, NothingPredictedError)):
@@ -174,11 +174,11 @@ def ingest(inputs: tuple[str, ...], output: Path, fmt: str, grid: str | None,
 @main.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def info(path: Path) -> None:
-    """Describe a data set: size, grid, labels, classes, metadata columns."""
-    from starlearn.io import open_dataset
+    """Describe a data set (size, grid, labels, classes, metadata columns) or a spectrum
+    file of any supported format (format, spectra, wavelengths, medium, labels)."""
+    from starlearn.io import describe
 
-    with open_dataset(path) as store:
-        click.echo(store.summary())
+    click.echo(describe(path))
 
 
 def save_model(estimator: object, output: Path) -> None:

@@ -121,6 +121,19 @@ class Grid:
         wave = np.asarray(wave)
         return wave.shape == (self.n_pix,) and np.allclose(wave, self.wave, rtol=rtol, atol=0)
 
+    def offset_of(self, wave: np.ndarray, rtol: float = 1e-7) -> int | None:
+        """The index of this grid's pixel at ``wave[0]`` when ``wave`` (Angstrom, 1-D) is a
+        contiguous run of this grid's pixel centres (e.g. a LAMOST file cut at the red
+        end), else None."""
+        wave = np.asarray(wave, dtype=np.float64)
+        if wave.ndim != 1 or wave.size < 2 or wave.size > self.n_pix or wave[0] <= 0:
+            return None
+        start = round((np.log10(wave[0]) - self.log10_start) / self.dlog10)
+        if start < 0 or start + wave.size > self.n_pix:
+            return None
+        ok = np.allclose(wave, self.wave[start:start + wave.size], rtol=rtol, atol=0)
+        return int(start) if ok else None
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able description; ``Grid.from_dict`` inverts it exactly."""
         d = asdict(self)
@@ -135,22 +148,25 @@ class Grid:
 
 
 def _apogee() -> Grid:
-    # aspcapStar/apStar combined grid: log10(lambda) = 4.179 + 6e-6 * i, 8575 pixels.
-    # The pixels with data on the three detectors (blue, green, red) are
-    # [322, 3242), [3648, 6048), [6412, 8306) (apogee package, apStarInds for aspcapStar);
-    # everything else (two chip gaps and the ends) has no data.
+    # apStar/aspcapStar combined grid: log10(lambda) = 4.179 + 6e-6 * i, 8575 pixels.
+    # Pixels with data on the three detectors (blue, green, red) in DR13-DR17:
+    # [246, 3274), [3585, 6080), [6344, 8335) (7,514 pixels; apogee package and astroNN
+    # for DR13+, and ASPCAP's chip start wavelengths). DR10-DR12 files have data in the
+    # narrower [322, 3242), [3648, 6048), [6412, 8306) (7,214 pixels) and zeros, masked by
+    # the readers, in between. The gaps are where no release has data.
     return Grid(4.179, 6e-6, 8575, resolution=22_500.0, name="apogee",
-                gaps=((0, 322), (3242, 3648), (6048, 6412), (8306, 8575)))
+                gaps=((0, 246), (3274, 3585), (6080, 6344), (8335, 8575)))
 
 
 PRESETS: dict[str, Grid] = {
     "apogee": _apogee(),
-    # LAMOST LRS: log10 step 1e-4 (COEFF1), 3,700 - 9,100 A, R ~ 1,800.
-    "lamost": Grid.log_uniform(3700.0, 9100.0, sampling_r=1 / (10**1e-4 - 1),
-                               resolution=1800.0, name="lamost"),
-    # SDSS/SEGUE: log10 step 1e-4, 3,800 - 9,200 A, R ~ 2,000.
-    "segue": Grid.log_uniform(3800.0, 9200.0, sampling_r=1 / (10**1e-4 - 1),
-                              resolution=2000.0, name="segue"),
+    # LAMOST LRS, every release: log10(lambda) = COEFF0 + COEFF1 i = 3.5682 + 1e-4 i,
+    # 3,699.99 - 9,099.1 A in 3,909 pixels (files cut at the red end have fewer: a run of
+    # this grid's first pixels), R ~ 1,800.
+    "lamost": Grid(3.5682, 1e-4, 3909, resolution=1800.0, name="lamost"),
+    # SDSS/SEGUE/BOSS spectra lie on the lattice log10(lambda) = k 1e-4 (COEFF0 a multiple
+    # of 1e-4): 3,800.2 - 9,198.5 A, 3,841 pixels of it, R ~ 2,000.
+    "segue": Grid(3.5798, 1e-4, 3841, resolution=2000.0, name="segue"),
     # Subaru PFS medium-resolution red arm 7,100 - 8,850 A, R ~ 5,000, exactly 4,096 pixels.
     "pfs-mr": Grid.log_uniform(7100.0, 8850.0, n_pix=4096, resolution=5000.0, name="pfs-mr"),
     # Ondrejov 2-m CCD700 around H-alpha, 6,250 - 6,770 A, R ~ 13,000, ~0.26 A per pixel.
@@ -161,9 +177,13 @@ PRESETS: dict[str, Grid] = {
 
 
 def find_preset(wave: np.ndarray) -> Grid | None:
-    """The preset whose pixel centres ``wave`` (Angstrom) are, or None."""
+    """The preset whose pixel centres ``wave`` (Angstrom) are, or a contiguous run of
+    (a LAMOST spectrum of 3,899 of the preset's 3,909 pixels), or None."""
     for grid in PRESETS.values():
         if grid.matches(wave):
+            return grid
+    for grid in PRESETS.values():
+        if grid.offset_of(wave) is not None:
             return grid
     return None
 

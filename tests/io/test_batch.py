@@ -54,7 +54,8 @@ def test_read_many_unknown_format_name(tmp_path):
 def test_read_many_keeps_priority_over_the_previous_format(tmp_path):
     """After a generic table file, an SDSS file (which the generic reader also accepts)
     is still read as sdss-spec, as read() would."""
-    from .test_generic_sdss_pfs import sdss_hdul, table1d_hdul
+    from .test_generic import table1d_hdul
+    from .test_sdss import sdss_hdul
 
     generic = tmp_path / "a-processed.fits"
     table1d_hdul().writeto(generic)

@@ -41,6 +41,38 @@ def lrs_table_hdul(n_pix: int = 300) -> fits.HDUList:
     return fits.HDUList([primary, fits.BinTableHDU.from_columns(cols, name="COADD")])
 
 
+def lrs_dr1_hdul(n_pix: int = 300) -> fits.HDUList:
+    """LAMOST DR1: rows Flux Inverse Subcontinuum Andmask Ormask (no wavelength row)."""
+    hdul = lrs_image_hdul(n_pix)
+    hdul[0].data[2] = 1.0  # the continuum-divided flux, not wavelengths
+    hdul[0].header["EXTEN0"] = "Flux Inverse Subcontinuum Andmask Ormask"
+    return hdul
+
+
+def lrs_table_dr9_hdul(n_pix: int = 300) -> fits.HDUList:
+    """DR8 v2+/DR9+: the COADD table, and an empty primary with stale NAXIS1/NAXIS2."""
+    hdul = lrs_table_hdul(n_pix)
+    hdul[0].header.update({"NAXIS1": n_pix, "NAXIS2": 5, "COEFF0": 3.5682, "COEFF1": 1e-4,
+                           "DATA_V": "LAMOST DR9", "SNRG": 44.0})
+    del hdul[0].header["SN_G"]  # DR8+ writes SNRU ... SNRZ instead
+    return hdul
+
+
+def mrs_per_pixel_hdul(n_pix: int = 200) -> fits.HDUList:
+    """Early MRS (DR6/DR7): one row per pixel with scalar columns, LOGLAM (unsorted)."""
+    primary = fits.PrimaryHDU()
+    primary.header.update({"TELESCOP": "LAMOST", "OBSID": 9, "FILENAME": "med-58000-x.fits"})
+    hdus = [primary]
+    for extname, start in [("COADD_B", 4950.0), ("COADD_R", 6300.0)]:
+        loglam = np.log10(start) + 2e-5 * np.arange(n_pix)[::-1]
+        cols = [fits.Column(name="LOGLAM", format="E", array=loglam),
+                fits.Column(name="FLUX", format="E", array=np.arange(n_pix)[::-1] + 1.0),
+                fits.Column(name="IVAR", format="E", array=np.ones(n_pix)),
+                fits.Column(name="ORMASK", format="J", array=np.zeros(n_pix))]
+        hdus.append(fits.BinTableHDU.from_columns(cols, name=extname))
+    return fits.HDUList(hdus)
+
+
 def mrs_hdul(n_pix: int = 200) -> fits.HDUList:
     primary = fits.PrimaryHDU()
     primary.header.update({"TELESCOP": "LAMOST", "OBSID": 7, "CLASS": "STAR"})
@@ -57,10 +89,11 @@ def mrs_hdul(n_pix: int = 200) -> fits.HDUList:
     return fits.HDUList(hdus)
 
 
-@pytest.mark.parametrize("make", [lrs_image_hdul, lrs_table_hdul])
+@pytest.mark.parametrize("make", [lrs_image_hdul, lrs_table_hdul, lrs_dr1_hdul,
+                                  lrs_table_dr9_hdul])
 def test_lamost_lrs_read_four_ways(tmp_path, make):
     path = tmp_path / "spec-lrs.fits"
-    make().writeto(path)
+    make().writeto(path, output_verify="ignore")  # the DR9 primary's stale NAXISn
     readings = [sio.read(path, format="lamost-lrs"), sio.read(path)]
     with open(path, "rb") as f:
         readings.append(read_lamost_lrs(f))
@@ -74,6 +107,39 @@ def test_lamost_lrs_read_four_ways(tmp_path, make):
         assert_allclose(s.meta["rv"][0], 1e-4 * 299792.458)
     assert sio.identify_format(path) == ["lamost-lrs"]
     assert readings[0].meta["file"][0] == str(path)
+
+
+def test_lamost_meta_records_the_wavelength_provenance(tmp_path):
+    path = tmp_path / "spec.fits"
+    lrs_table_dr9_hdul().writeto(path, output_verify="ignore")
+    s = sio.read(path)
+    assert s.meta["medium_in_file"][0] == "vacuum"
+    assert s.meta["medium_from"][0] == "LAMOST convention (vacuum)"  # no VACUUM key here
+    assert s.meta["sn_g"][0] == 44.0 and s.meta["data_release"][0] == "LAMOST DR9"
+
+
+def test_lamost_bad_wavelength_keys_are_named(tmp_path):
+    for value in (0.0, -1e-4):
+        path = tmp_path / f"coeff{value}.fits"
+        hdul = lrs_image_hdul()
+        hdul[0].header["COEFF1"] = value
+        hdul.writeto(path)
+        with pytest.raises(ReadError, match=f"coeff{value}.fits: COEFF1"):
+            sio.read(path)
+
+
+def test_lamost_mrs_of_every_table_form(tmp_path):
+    """Early MRS tables (one row per pixel, LOGLAM descending) read sorted; an MRS file is
+    never also an SDSS file (it was 'ambiguous format, matches lamost-mrs, sdss-spec')."""
+    path = tmp_path / "med-58000-x.fits"
+    mrs_per_pixel_hdul().writeto(path)
+    assert sio.identify_format(path) == ["lamost-mrs"]
+    s = sio.read(path)
+    assert s.n_pix == 200 and np.all(np.diff(s.wave) > 0)
+    assert_allclose(s.wave[0], 6300.0, rtol=1e-6)
+    assert s.flux[0, 0] == 1.0
+    both = sio.read(path, arm="both")
+    assert both.n_pix == 400 and both.wave[0] < 5000 < both.wave[-1]
 
 
 def test_lamost_gzip(tmp_path):
@@ -97,7 +163,8 @@ def test_lamost_mrs_coadd_and_exposure(tmp_path):
     mrs_hdul().writeto(path)
     assert sio.identify_format(path) == ["lamost-mrs"]
     red = sio.read(path)
-    assert_allclose(red.wave[0], 6300.0) and red.flux[0, 0] == 1.0
+    assert_allclose(red.wave[0], 6300.0)
+    assert red.flux[0, 0] == 1.0
     exposure = sio.read(path, exposure="84420148")
     assert exposure.flux[0, 0] == 2.0
     both = sio.read(path, arm="both")
@@ -108,6 +175,8 @@ def test_lamost_mrs_coadd_and_exposure(tmp_path):
 
 def test_lamost_specutils_loader(tmp_path):
     specutils = pytest.importorskip("specutils")
+    import starlearn  # noqa: F401  (registers the loaders when specutils is imported)
+
     path = tmp_path / "spec.fits"
     lrs_image_hdul().writeto(path)
     spec = specutils.Spectrum.read(path, format="LAMOST-LRS")

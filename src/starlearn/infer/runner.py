@@ -30,16 +30,12 @@ from typing import Any
 import numpy as np
 
 from starlearn._atomic import atomic_write
+from starlearn.errors import NothingPredictedError
 
 __all__ = ["ArchiveSummary", "NothingPredictedError", "Part", "plan_parts", "read_catalogue",
            "run_archive"]
 
 PLAN_VERSION = 1
-
-
-class NothingPredictedError(RuntimeError):
-    """Not one input of a run could be predicted (the first reason is in the message, all
-    of them in the rejects table)."""
 
 
 @dataclass

@@ -1,14 +1,32 @@
 """Input and output: survey readers (auto-identified by content) and the HDF5 data-set format.
 
-Importing this package registers every reader with :func:`starlearn.io.read` and the LAMOST
-loaders with specutils.
+Importing this package registers every reader with :func:`starlearn.io.read` (and, once
+specutils is imported, starlearn's loaders with specutils: see
+:mod:`starlearn.io.specutils_loaders`).
 """
 
-from starlearn.io import apogee, generic, lamost, ondrejov, pfs, sdss  # noqa: F401
+from starlearn.io import (  # noqa: F401  (importing a reader module registers it)
+    apogee,
+    desi,
+    eso,
+    gaia,
+    galah,
+    generic,
+    iraf,
+    lamost,
+    ondrejov,
+    pfs,
+    sdss,
+)
 from starlearn.io.batch import read_many
 from starlearn.io.dataset import DatasetStore, open_dataset, read_dataset, write_dataset
-from starlearn.io.fitsutil import ReadError
+from starlearn.io.describe import describe
+from starlearn.io.fitsutil import ReadError, ReadWarning
 from starlearn.io.registry import formats, identify_format, read
 
-__all__ = ["DatasetStore", "ReadError", "formats", "identify_format", "open_dataset", "read",
-           "read_dataset", "read_many", "write_dataset"]
+__all__ = ["DatasetStore", "ReadError", "ReadWarning", "describe", "formats", "identify_format",
+           "open_dataset", "read", "read_dataset", "read_many", "write_dataset"]
+
+from starlearn.io import specutils_loaders as _specutils_loaders
+
+_specutils_loaders.install()

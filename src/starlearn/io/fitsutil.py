@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["ReadError", "as_hdulist", "column", "header_value", "identify_hdulist",
+__all__ = ["ReadError", "ReadWarning", "as_hdulist", "column", "header_value", "identify_hdulist",
            "source_name"]
 
 
@@ -30,6 +30,11 @@ class ReadError(ValueError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class ReadWarning(UserWarning):
+    """Part of a file could not be used and was left out (e.g. one aperture of a
+    multi-aperture image with an impossible dispersion); the message names the file."""
 
 
 def source_name(source: Any) -> str:
@@ -64,7 +69,7 @@ def as_hdulist(source: Any) -> Iterator[fits.HDUList]:
     except Exception as err:  # astropy raises OSError, TypeError, ValueError ...
         raise ReadError(name, f"not a readable FITS file ({err})") from None
     for warning in caught:
-        if "truncated" in str(warning.message):
+        if "truncated" in str(warning.message) and not _data_complete(hdul):
             hdul.close()
             raise ReadError(name, f"truncated FITS file ({warning.message})")
     try:
@@ -73,26 +78,51 @@ def as_hdulist(source: Any) -> Iterator[fits.HDUList]:
         hdul.close()
 
 
+def _data_bytes(header: fits.Header) -> int:
+    """Bytes of an HDU's data without the padding to a 2,880-byte block."""
+    naxis = int(header.get("NAXIS", 0))
+    if naxis == 0:
+        return 0
+    size = 1
+    for i in range(1, naxis + 1):
+        size *= int(header.get(f"NAXIS{i}", 0))
+    return abs(int(header.get("BITPIX", 8))) // 8 * int(header.get("GCOUNT", 1)) * (
+        size + int(header.get("PCOUNT", 0)))
+
+
+def _data_complete(hdul: fits.HDUList) -> bool:
+    """True when astropy's "may have been truncated" concerns only the padding after the
+    last HDU's data (some writers omit it): every HDU's data lies inside the file."""
+    try:
+        handle = hdul.fileinfo(0)["file"]
+        size = os.fstat(handle._file.fileno()).st_size if hasattr(handle, "_file") else None
+        if size is None:
+            return False
+        return all(hdul.fileinfo(i)["datLoc"] + _data_bytes(hdu.header) <= size
+                   for i, hdu in enumerate(hdul))
+    except Exception:  # a file object without a descriptor, a damaged header ...
+        return False
+
+
 @contextlib.contextmanager
 def identify_hdulist(path: str | None, fileobj: Any,
                      args: tuple[Any, ...]) -> Iterator[fits.HDUList | None]:
     """For identifiers: yield an HDUList for an astropy-registry call, or None; never raises.
 
-    Accepts an HDUList as ``args[0]`` (left open), an open binary ``fileobj`` (its position
-    is put back), or a ``path`` (opened and closed here). Only FITS content is opened.
+    Accepts an HDUList as ``args[0]`` (left open), an open binary ``fileobj`` (read from
+    its current position, which is put back on exit, as astropy's registry expects of
+    identifiers), or a ``path`` (opened and closed here). Only FITS content is opened.
     """
-    hdul, owned = None, False
+    hdul, owned, pos = None, False, None
     try:
         if args and isinstance(args[0], fits.HDUList):
             hdul = args[0]
         elif fileobj is not None:
             pos = fileobj.tell()
-            try:
-                if fileobj.read(9) == b"SIMPLE  =":
-                    fileobj.seek(pos)
-                    hdul = fits.open(fileobj, memmap=False)
-            finally:
-                fileobj.seek(pos)
+            start = fileobj.read(9)
+            fileobj.seek(pos)
+            if start == b"SIMPLE  =":
+                hdul, owned = fits.open(fileobj, memmap=False), True
         elif path is not None and os.path.isfile(path):
             hdul, owned = fits.open(path, memmap=False), True
     except Exception:
@@ -101,7 +131,11 @@ def identify_hdulist(path: str | None, fileobj: Any,
         yield hdul
     finally:
         if owned and hdul is not None:
-            hdul.close()
+            with contextlib.suppress(Exception):
+                hdul.close(closed=False) if fileobj is not None else hdul.close()
+        if pos is not None:
+            with contextlib.suppress(Exception):
+                fileobj.seek(pos)
 
 
 def header_value(header: fits.Header, key: str, name: str, where: str) -> Any:

@@ -1,52 +1,84 @@
-"""Generic 1-D spectra: FITS images with a 1-D WCS, FITS binary tables, and text columns.
+"""Generic 1-D spectra: FITS images with a 1-D spectral WCS, FITS tables, text columns.
 
-These are the formats of small-observatory archives: raw Ondřejov 2-m CCD700 spectra are
-1-D images with ``CRVAL1``/``CDELT1``/``CRPIX1`` (linear, air Angstrom, counts), and the
-archive's processed spectra are binary tables with a wavelength and a flux column.
+These are the formats of no one survey: small-observatory archives (raw Ondřejov 2-m
+CCD700 spectra are 1-D images with ``CRVAL1``/``CDELT1``/``CRPIX1`` in air Angstrom), IRAF's
+``onedspec``/``equispec`` output, and tables of a wavelength and a flux column. They are
+*generic* formats: their identifiers are asked only when no product reader claims a file.
 
-Air or vacuum: ground-based archives usually give **air** wavelengths, so the generic
-readers assume air unless the header says otherwise (``VACUUM = T``, ``AIRORVAC = 'vac'``,
-or a ``CTYPE1`` of ``WAVE``/``VWAV``) or ``medium="vacuum"`` is passed; they always return
-vacuum wavelengths.
+The spectral axis follows the FITS standard and IRAF's conventions
+(:func:`starlearn.io.spectral_axis.spectral_axis`): ``CD1_1`` over ``CDELT1``, ``DC-FLAG``
+and ``WAVE-LOG`` log axes, the unit from ``CUNIT1`` (nm, Angstrom, um ...), the WAT cards
+or IRAF's default; velocity, frequency and pixel axes are refused; a file whose unit cannot
+be known is an error.
 
-When a file has no error spectrum, the error is estimated from the data (robust scatter of
-pixel-to-pixel differences, scaled with sqrt(flux) as for photon noise) and the metadata
-column ``ivar_estimated`` is True.
+Air or vacuum: the header decides where it can (``VACUUM``, ``AIRORVAC``, ``CTYPE1`` =
+``AWAV`` / ``WAVE``); otherwise ground-based spectra are air (their dispersion solutions
+come from arc lamps measured in air), which is what the readers take, saying so in the
+meta column ``medium_from``; pass ``medium="vacuum"`` for a file that is not. The result is
+always vacuum Angstrom.
+
+When a file has no error spectrum, the error is estimated from the data (DER_SNR's noise,
+Stoehr et al. 2008, scaled with sqrt(flux) as for photon noise) and the metadata column
+``ivar_estimated`` is True.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
 
-from starlearn.grid import air_to_vacuum
 from starlearn.io.fitsutil import ReadError, as_hdulist, identify_hdulist, source_name
 from starlearn.io.registry import register_reader
+from starlearn.io.spectral_axis import (
+    check_wavelengths,
+    header_medium,
+    medium_meta,
+    spectral_axis,
+    to_vacuum,
+)
 from starlearn.spectra import SpectrumSet
+from starlearn.units import UnitProblem, to_angstrom, wavelength_unit
 
-__all__ = ["estimate_ivar", "read_ascii", "read_table1d", "read_wcs1d"]
+__all__ = ["der_snr_noise", "estimate_ivar", "read_ascii", "read_table1d", "read_wcs1d"]
 
 _WAVE_COLUMNS = ("wavelength", "wave", "lambda", "spectral", "wl", "loglam")
 _FLUX_COLUMNS = ("flux", "intensity", "fnu", "flam")
-_ERROR_COLUMNS = ("error", "err", "sigma", "flux_err", "uncertainty", "e_flux")
+_ERROR_COLUMNS = ("error", "err", "sigma", "flux_err", "uncertainty", "e_flux", "err_flux")
 _IVAR_COLUMNS = ("ivar", "inverse_variance")
+_ASSUMED_AIR = "assumed: air (ground-based convention; the file does not say)"
+
+
+def der_snr_noise(flux: np.ndarray) -> float:
+    """The noise per pixel of a spectrum by DER_SNR (Stoehr et al. 2008, ADASS XVII 505):
+    ``1.482602 / sqrt(6) * median(|2 f_i - f_{i-2} - f_{i+2}|)`` over the finite pixels.
+
+    Pixels two apart are compared, so that noise correlated between neighbours (a
+    resampled or smoothed spectrum) is not taken for signal.
+    """
+    flux = np.asarray(flux, dtype=np.float64)
+    flux = flux[np.isfinite(flux)]
+    if flux.size < 5:
+        return float("nan")
+    return float(1.482602 / np.sqrt(6.0) * np.median(np.abs(2.0 * flux[2:-2] - flux[:-4]
+                                                             - flux[4:])))
 
 
 def estimate_ivar(flux: np.ndarray) -> np.ndarray:
     """Inverse variance estimated from the data when a file gives no errors.
 
-    sigma_0 = 1.4826 * MAD(diff(flux)) / sqrt(2) is the pixel noise at the median flux;
-    sigma scales as sqrt(flux / median(flux)) (photon noise). Returns (n_pixels,).
+    sigma_0 = :func:`der_snr_noise` is the pixel noise at the median flux; sigma scales as
+    sqrt(flux / median(flux)) (photon noise). Returns (n_pixels,); 0 where flux is not
+    finite.
     """
     flux = np.asarray(flux, dtype=np.float64)
     good = np.isfinite(flux)
-    if good.sum() < 3:
+    if good.sum() < 5:
         return np.zeros_like(flux)
-    diff = np.diff(flux[good])
-    sigma0 = 1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2)
+    sigma0 = der_snr_noise(flux)
     level = np.median(np.abs(flux[good]))
     if not (sigma0 > 0 and level > 0):
         return np.where(good, 1.0, 0.0)
@@ -54,69 +86,80 @@ def estimate_ivar(flux: np.ndarray) -> np.ndarray:
     return np.where(good, 1.0 / (sigma0 * scale) ** 2, 0.0)
 
 
-def _header_medium(header: fits.Header) -> str | None:
-    if "VACUUM" in header:
-        return "vacuum" if bool(header["VACUUM"]) else "air"
-    value = str(header.get("AIRORVAC", "")).strip().lower()
-    if value.startswith("vac"):
-        return "vacuum"
-    if value.startswith("air"):
-        return "air"
-    ctype = str(header.get("CTYPE1", "")).strip().upper()
-    if ctype.startswith(("WAVE", "VWAV")):
-        return "vacuum"
-    if ctype.startswith("AWAV"):
-        return "air"
-    return None
-
-
-def _vacuum(wave: np.ndarray, medium: str, header_medium: str | None) -> tuple[np.ndarray, str]:
-    if medium not in ("auto", "air", "vacuum"):
+def choose_medium(medium: str, header: Any, convention: tuple[str, str] | None = None
+                  ) -> tuple[str, str]:
+    """The medium of a file's wavelengths and what says so: the ``medium`` option when not
+    "auto", else the header (:func:`header_medium`), else ``convention`` (the product's
+    documented medium and its name), else air as an assumption stated in the result."""
+    if medium in ("air", "vacuum"):
+        return medium, "medium option"
+    if medium != "auto":
         raise ValueError(f"medium must be 'auto', 'air' or 'vacuum', got {medium!r}")
-    chosen = (header_medium or "air") if medium == "auto" else medium
-    return (air_to_vacuum(wave) if chosen == "air" else wave), chosen
+    found, source = header_medium(header)
+    if found:
+        return found, source
+    return convention or ("air", _ASSUMED_AIR)
 
 
-def _finish(name: str, wave: np.ndarray, flux: np.ndarray, ivar: np.ndarray | None,
-            header: fits.Header | None, medium: str, header_medium: str | None,
-            ident: str | None = None) -> SpectrumSet:
+def finish(name: str, wave: np.ndarray, flux: np.ndarray, ivar: np.ndarray | None,
+           header: Any, medium: tuple[str, str], unit: tuple[str, str],
+           ident: str | None = None, mask: np.ndarray | None = None,
+           meta: dict[str, Any] | None = None) -> SpectrumSet:
+    """One spectrum from wavelengths in Angstrom in the file's medium: sorted increasing,
+    converted to vacuum, errors estimated when ``ivar`` is None; meta records the medium
+    and unit and where each came from."""
     wave = np.asarray(wave, dtype=np.float64)
     flux = np.asarray(flux, dtype=np.float64)
     if wave.shape != flux.shape or wave.ndim != 1:
         raise ReadError(name, f"wavelength and flux differ in shape: {wave.shape} vs "
                               f"{flux.shape}")
+    check_wavelengths(wave, name, f"unit from {unit[1]}")
+    mask = np.zeros(flux.shape, bool) if mask is None else np.asarray(mask, bool)
     if np.any(np.diff(wave) < 0):
         order = np.argsort(wave, kind="stable")
-        wave, flux = wave[order], flux[order]
+        wave, flux, mask = wave[order], flux[order], mask[order]
         ivar = None if ivar is None else np.asarray(ivar)[order]
     if np.any(np.diff(wave) <= 0):
         raise ReadError(name, "wavelengths are not strictly increasing (repeated values)")
     estimated = ivar is None
-    ivar = estimate_ivar(flux) if ivar is None else np.asarray(ivar, dtype=np.float64)
-    vac, chosen = _vacuum(wave, medium, header_medium)
-    header = header or fits.Header()
+    ivar = estimate_ivar(np.where(mask, np.nan, flux)) if ivar is None else np.asarray(
+        ivar, dtype=np.float64)
+    header = header if header is not None else {}
     ident = ident or str(header.get("OBJECT", header.get("OBJNAME", "")) or
                          os.path.basename(name)).strip()
-    meta = {"survey": [str(header.get("TELESCOP", "")).strip()],
-            "object": [str(header.get("OBJECT", "")).strip()],
-            "medium_in_file": [chosen], "ivar_estimated": [estimated]}
-    return SpectrumSet(wave=vac, flux=flux, ivar=ivar, ids=[ident], meta=meta)
+    row = {"survey": str(header.get("TELESCOP", "")).strip(),
+           "object": str(header.get("OBJECT", "")).strip(), "ivar_estimated": estimated,
+           **medium_meta(medium[0], medium[1], unit[0], unit[1]), **(meta or {})}
+    return SpectrumSet(wave=to_vacuum(wave, medium[0]), flux=flux, ivar=ivar, mask=mask,
+                       ids=[ident], meta={k: [v] for k, v in row.items()})
 
 
 # ---------------------------------------------------------------- wcs1d
+def _image_axes(header: Any) -> tuple[int, ...]:
+    return tuple(int(header.get(f"NAXIS{i}", 0)) for i in range(1, int(header.get("NAXIS",
+                                                                                   0)) + 1))
+
+
 def wcs1d_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
                    **kwargs: Any) -> bool:
-    """A FITS file whose primary HDU is a 1-D image with a spectral WCS (CRVAL1, CDELT1)."""
+    """A FITS file whose primary HDU is a 1-D spectrum image with a spectral WCS: NAXIS 1,
+    or IRAF's 2-D/3-D single-aperture layouts (NAXIS2 = 1, bands along NAXIS3), with
+    CRVAL1 and a pixel step (CD1_1 or CDELT1)."""
     with identify_hdulist(path, fileobj, args) as hdul:
         if hdul is None:
             return False
         head = hdul[0].header
-        return (head.get("NAXIS") == 1 and "CRVAL1" in head
-                and ("CDELT1" in head or "CD1_1" in head))
+        axes = _image_axes(head)
+        if not axes or axes[0] < 2 or (len(axes) > 1 and axes[1] != 1) or len(axes) > 3:
+            return False
+        if str(head.get("CTYPE1", "")).strip().upper().startswith("MULTISPE"):
+            return False
+        return "CRVAL1" in head and ("CDELT1" in head or "CD1_1" in head)
 
 
-@register_reader("wcs1d", identifier=wcs1d_identify, priority=5, medium="air")
-def read_wcs1d(source: Any, *, hdu: int = 0, medium: str = "auto") -> SpectrumSet:
+@register_reader("wcs1d", identifier=wcs1d_identify, priority=5, medium="air", generic=True)
+def read_wcs1d(source: Any, *, hdu: int = 0, medium: str = "auto", band: int = 1,
+               wave_unit: str | None = None) -> SpectrumSet:
     """Read a 1-D FITS image with a linear or log-linear wavelength WCS.
 
     Parameters
@@ -126,14 +169,29 @@ def read_wcs1d(source: Any, *, hdu: int = 0, medium: str = "auto") -> SpectrumSe
         The HDU holding the spectrum.
     medium : {"auto", "air", "vacuum"}
         Medium of the file's wavelengths; "auto" reads the header (VACUUM, AIRORVAC,
-        CTYPE1) and assumes air when it says nothing. The result is always vacuum.
+        CTYPE1 AWAV/WAVE) and takes air when it says nothing (stated in ``medium_from``).
+        The result is always vacuum.
+    band : int
+        For IRAF's 3-D single-aperture images, the band (plane) holding the spectrum; a
+        band whose ``BANDIDn`` says "sigma" gives the errors.
+    wave_unit : str, optional
+        The wavelength unit when the header names none.
 
     Notes
     -----
-    lambda_i = CRVAL1 + CDELT1 * (i + 1 - CRPIX1) Angstrom, or 10 ** that when the axis is
-    log-linear (``DC-FLAG = 1`` or ``CTYPE1`` containing LOG). The error is estimated from
-    the data (see :func:`estimate_ivar`).
+    See :func:`starlearn.io.spectral_axis.spectral_axis` for the WCS. Without a sigma band
+    the error is estimated from the data (see :func:`estimate_ivar`).
     """
+    return read_image_spectrum(source, hdu=hdu, medium=medium, band=band,
+                               wave_unit=wave_unit)
+
+
+def read_image_spectrum(source: Any, *, hdu: int = 0, medium: str = "auto", band: int = 1,
+                        wave_unit: str | None = None,
+                        convention_medium: tuple[str, str] | None = None,
+                        meta: dict[str, Any] | None = None) -> SpectrumSet:
+    """:func:`read_wcs1d` with a product's documented medium for headers that state none
+    (``(medium, "what documents it")``) and extra meta values."""
     name = source_name(source)
     with as_hdulist(source) as hdul:
         try:
@@ -141,22 +199,30 @@ def read_wcs1d(source: Any, *, hdu: int = 0, medium: str = "auto") -> SpectrumSe
         except IndexError:
             raise ReadError(name, f"has no HDU {hdu}") from None
         head = image.header
-        if image.data is None or image.data.ndim != 1:
-            raise ReadError(name, f"HDU {hdu} is not a 1-D image (NAXIS={head.get('NAXIS')})")
-        flux = np.asarray(image.data, dtype=np.float64)
-        if "CRVAL1" not in head:
-            raise ReadError(name, f"HDU {hdu} has no header keyword CRVAL1")
-        step = head.get("CDELT1", head.get("CD1_1"))
-        if step is None:
-            raise ReadError(name, f"HDU {hdu} has no header keyword CDELT1 or CD1_1")
-        x = float(head["CRVAL1"]) + float(step) * (np.arange(flux.size) + 1
-                                                  - float(head.get("CRPIX1", 1.0)))
-        log = int(head.get("DC-FLAG", 0)) == 1 or "LOG" in str(head.get("CTYPE1", "")).upper()
-        wave = 10.0**x if log else x
-        unit = str(head.get("CUNIT1", "angstrom")).strip().lower()
-        if unit in ("nm", "nanometer"):
-            wave = wave * 10.0
-        return _finish(name, wave, flux, None, head, medium, _header_medium(head))
+        if image.data is None:
+            raise ReadError(name, f"HDU {hdu} has no data")
+        data = np.asarray(image.data, dtype=np.float64)
+        if data.ndim == 3:
+            if not 1 <= band <= data.shape[0]:
+                raise ReadError(name, f"HDU {hdu} has {data.shape[0]} bands, band={band} asked")
+            sigma_band = next((i for i in range(1, data.shape[0] + 1) if i != band
+                               and "sigma" in str(head.get(f"BANDID{i}", "")).lower()), None)
+            flux = data[band - 1].ravel()
+            sigma = data[sigma_band - 1].ravel() if sigma_band else None
+        elif data.ndim in (1, 2) and data.size == data.shape[-1]:
+            flux, sigma = data.ravel(), None
+        else:
+            raise ReadError(name, f"HDU {hdu} is not a 1-D spectrum (shape {data.shape})")
+        axis = spectral_axis(head, flux.size, name=name, where=f"HDU {hdu}",
+                             default_unit=wave_unit, default_from="wave_unit option")
+        ivar = None
+        if sigma is not None:
+            with np.errstate(divide="ignore"):
+                ivar = np.where(sigma > 0, 1.0 / sigma**2, 0.0)
+        chosen = choose_medium(medium, head, (axis.medium, f"CTYPE1 = {head.get('CTYPE1')}")
+                               if axis.medium else convention_medium)
+        return finish(name, axis.wave, flux, ivar, head, chosen, (axis.unit, axis.unit_from),
+                      meta=meta)
 
 
 # ---------------------------------------------------------------- table1d
@@ -178,17 +244,31 @@ def table1d_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
         return cols[flux].format.repeat == 1 and hdul[1].header.get("NAXIS2", 0) > 1
 
 
-@register_reader("table1d", identifier=table1d_identify, priority=6, medium="air")
+@register_reader("table1d", identifier=table1d_identify, priority=6, medium="air",
+                 generic=True)
 def read_table1d(source: Any, *, hdu: int = 1, medium: str = "auto",
                  wave_column: str | None = None, flux_column: str | None = None,
-                 error_column: str | None = None) -> SpectrumSet:
+                 error_column: str | None = None, wave_unit: str | None = None) -> SpectrumSet:
     """Read a spectrum stored as a FITS binary table, one row per pixel.
 
     Column names are found case-insensitively (wavelength: wavelength, wave, lambda,
-    spectral, wl, loglam (log10 Angstrom); flux: flux, intensity; errors: error, err,
-    sigma, flux_err, or ivar) unless given. Wavelengths in nm (``TUNIT`` = nm) are
-    converted to Angstrom; ``medium`` as for :func:`read_wcs1d`.
+    spectral, wl, loglam (log10); flux: flux, intensity; errors: error, err, sigma,
+    flux_err, or ivar) unless given. The wavelength unit is the column's TUNIT (nm,
+    Angstrom, um ...) or ``wave_unit``; a table that gives neither is an error (no unit
+    is assumed). ``medium`` as for :func:`read_wcs1d`.
     """
+    return read_table_columns(source, hdu=hdu, medium=medium, wave_column=wave_column,
+                              flux_column=flux_column, error_column=error_column,
+                              wave_unit=wave_unit)
+
+
+def read_table_columns(source: Any, *, hdu: int = 1, medium: str = "auto",
+                       wave_column: str | None = None, flux_column: str | None = None,
+                       error_column: str | None = None, wave_unit: str | None = None,
+                       convention_unit: tuple[str, str] | None = None,
+                       convention_medium: tuple[str, str] | None = None) -> SpectrumSet:
+    """:func:`read_table1d` with a product's documented unit and medium, used when the
+    table says nothing (``(value, "what documents it")``)."""
     name = source_name(source)
     with as_hdulist(source) as hdul:
         try:
@@ -204,11 +284,21 @@ def read_table1d(source: Any, *, hdu: int = 1, medium: str = "auto",
             if col is None or col not in names:
                 raise ReadError(name, f"HDU {hdu} has no {what} column (columns: "
                                       f"{', '.join(names)})")
-        wave = np.asarray(table.data[wcol], dtype=np.float64)
+        values = np.asarray(table.data[wcol], dtype=np.float64)
         if wcol.lower() == "loglam":
-            wave = 10.0**wave
-        if str(table.columns[wcol].unit or "").strip().lower() in ("nm", "nanometer"):
-            wave = wave * 10.0
+            values = 10.0**values
+        try:
+            unit = wavelength_unit(wave_unit or table.columns[wcol].unit)
+            unit_from = "wave_unit option" if wave_unit else f"TUNIT of '{wcol}'"
+            if unit is None and convention_unit is not None:
+                unit, unit_from = wavelength_unit(convention_unit[0]), convention_unit[1]
+        except UnitProblem as err:
+            raise ReadError(name, f"column '{wcol}': {err}") from None
+        if unit is None:
+            raise ReadError(name, f"HDU {hdu}: the wavelength column '{wcol}' has no unit "
+                                  "(TUNIT); pass wave_unit='Angstrom' (or nm, um) if you "
+                                  "know it")
+        wave = to_angstrom(values, unit)
         flux = np.asarray(table.data[fcol], dtype=np.float64)
         ivar = None
         ecol = error_column or _find(names, _ERROR_COLUMNS)
@@ -222,7 +312,9 @@ def read_table1d(source: Any, *, hdu: int = 1, medium: str = "auto",
         header = hdul[0].header.copy()
         header.update({k: v for k, v in table.header.items()
                        if k in ("OBJECT", "TELESCOP", "VACUUM", "AIRORVAC")})
-        return _finish(name, wave, flux, ivar, header, medium, _header_medium(header))
+        return finish(name, wave, flux, ivar, header,
+                      choose_medium(medium, header, convention_medium),
+                      (unit.to_string(), unit_from))
 
 
 # ---------------------------------------------------------------- ascii
@@ -251,14 +343,37 @@ def ascii_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
     return len(rows) >= 2 and all(len(r) == len(rows[0]) and len(r) in (2, 3) for r in rows)
 
 
+def _comment_unit(path: Any) -> str | None:
+    """A wavelength unit named in a text file's header comments, e.g.
+    ``# wavelength [nm] flux`` or ``# lambda (Angstrom)``."""
+    if not isinstance(path, (str, os.PathLike)):
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                text = line.strip()
+                if text and not text.startswith(("#", "%", "!")):
+                    return None
+                match = re.search(r"(?:wave\w*|lambda|wl)\s*[\[(]([^\])]+)[\])]", text,
+                                  re.IGNORECASE)
+                if match:
+                    return match.group(1)
+    except OSError:
+        return None
+    return None
+
+
 @register_reader("ascii", identifier=ascii_identify, priority=-10, medium="air",
-                 fits_based=False)
-def read_ascii(source: Any, *, medium: str = "auto") -> SpectrumSet:
-    """Read a text spectrum: columns wavelength (Angstrom), flux and optionally its error.
+                 fits_based=False, generic=True)
+def read_ascii(source: Any, *, medium: str = "auto", wave_unit: str | None = None
+               ) -> SpectrumSet:
+    """Read a text spectrum: columns wavelength, flux and optionally its error.
 
     Lines starting with #, % or ! are comments; commas or whitespace separate columns.
-    ``medium="auto"`` assumes air (as ground-based archives write); pass "vacuum" if the
-    file's wavelengths are vacuum.
+    The wavelength unit is ``wave_unit``, or the one a header comment names
+    (``# wavelength [nm] ...``); with neither, the file is refused (text carries no unit
+    and none is assumed). ``medium="auto"`` takes air (as ground-based archives write,
+    stated in ``medium_from``); pass "vacuum" if the file's wavelengths are vacuum.
     """
     name = source_name(source)
     try:
@@ -276,4 +391,15 @@ def read_ascii(source: Any, *, medium: str = "auto") -> SpectrumSet:
         with np.errstate(divide="ignore"):
             ivar = 1.0 / data[:, 2] ** 2
         ivar[~np.isfinite(ivar)] = 0.0
-    return _finish(name, data[:, 0], data[:, 1], ivar, None, medium, None)
+    written = None if wave_unit else _comment_unit(source)
+    try:
+        unit = wavelength_unit(wave_unit or written)
+    except UnitProblem as err:
+        raise ReadError(name, str(err)) from None
+    if unit is None:
+        raise ReadError(name, "a text spectrum without a wavelength unit (no header comment "
+                              "such as '# wavelength [Angstrom]'); pass wave_unit='Angstrom' "
+                              "(or nm, um)")
+    return finish(name, to_angstrom(data[:, 0], unit), data[:, 1], ivar, None,
+                  choose_medium(medium, {}),
+                  (unit.to_string(), "wave_unit option" if wave_unit else "header comment"))

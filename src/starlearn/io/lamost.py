@@ -1,30 +1,40 @@
-"""LAMOST low- and medium-resolution spectra (LRS, MRS).
+"""LAMOST low- and medium-resolution spectra (LRS, MRS), every data release.
 
-Data models: LAMOST DR1-DR7 LRS files keep flux, inverse variance, wavelength, andmask and
-ormask as the five rows of a 2-D primary image, with the wavelength also given by the
-log-linear keys ``COEFF0``/``COEFF1`` (log10 Angstrom; authoritative); later releases put
-the same arrays in a one-row binary table (HDU 1, columns FLUX, IVAR, WAVELENGTH, ANDMASK,
-ORMASK). MRS files hold binary tables ``COADD_B``/``COADD_R`` and one per exposure
-(``B-<mjm>``, ``R-<mjm>``) with FLUX, IVAR, LOGLAM or WAVELENGTH, ANDMASK, ORMASK.
-LAMOST wavelengths are vacuum (header ``VACUUM = T``). See
-https://www.lamost.org/dr7/v2.0/doc/lr-data-production-description and
-https://www.lamost.org/dr9/v2.0/doc/mr-data-production-description.
+Data models (LAMOST data-release documentation, "data production description" of each
+release, e.g. https://www.lamost.org/dr7/v2.0/doc/lr-data-production-description and
+https://www.lamost.org/dr9/v2.0/doc/mr-data-production-description):
 
-Importing this module also registers ``LAMOST-LRS`` and ``LAMOST-MRS`` loaders with
-specutils, so that after ``import starlearn`` ``Spectrum.read(path, format="LAMOST-LRS")``
-works (specutils has no entry point for third-party loaders: the import is required).
+* LRS DR1 (pipeline 2.6): the primary HDU is a 5 x N image whose rows ``EXTEN0`` names
+  ``Flux Inverse Subcontinuum Andmask Ormask`` (row 3 is the flux divided by the
+  continuum, *not* a wavelength);
+* LRS DR2-DR8 v1: the same image with rows ``Flux, Inverse, Wavelength, Andmask, Ormask``;
+* LRS DR8 v2.0 and DR9 onwards: an empty primary HDU (which still carries the stale
+  ``NAXIS1``/``NAXIS2`` cards of the image layout) and a one-row binary table ``COADD``
+  with vector columns FLUX, IVAR, WAVELENGTH, ANDMASK, ORMASK, NORMALIZATION;
+* MRS DR6-DR10: binary tables ``COADD_B``/``COADD_R`` and one per exposure
+  (``B-<lmjm>``, ``R-<lmjm>``), either one row per pixel with scalar columns (the early
+  releases) or one row of vector columns; wavelength in ``LOGLAM`` (log10 Angstrom) or
+  ``WAVELENGTH``; masks ``ANDMASK``/``ORMASK`` (coadds) or ``PIXMASK`` (exposures).
+
+In the image layouts the wavelength of pixel i (0-based) is ``10 ** (COEFF0 + COEFF1 i)``
+Angstrom, the authoritative grid (3.5682 + 1e-4 i in every release); the tables give a
+wavelength column. LAMOST wavelengths are vacuum and heliocentric (``VACUUM = T``,
+``HELIO = T``; the documented convention where a file lacks the key). Every LAMOST
+product carries ``TELESCOP = 'LAMOST'`` (or ``ORIGIN = 'NAOC-LAMOST'``); MRS files are told
+from LRS ones by their ``FILENAME`` (``med-...``) or their HDU names.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
 
-from starlearn.grid import C_KMS, air_to_vacuum
+from starlearn.grid import C_KMS
 from starlearn.io.batch import SpectrumRow, register_row_reader
 from starlearn.io.fitsutil import (
     ReadError,
@@ -35,32 +45,44 @@ from starlearn.io.fitsutil import (
     source_name,
 )
 from starlearn.io.registry import register_reader
+from starlearn.io.spectral_axis import header_medium, medium_meta, to_vacuum
 from starlearn.spectra import SpectrumSet
 
 __all__ = ["lamost_lrs_identify", "lamost_mrs_identify", "read_lamost_lrs", "read_lamost_mrs"]
 
 _HEADER_META = {"CLASS": "class", "SUBCLASS": "subclass", "Z": "z", "Z_ERR": "z_err",
                 "SN_U": "sn_u", "SN_G": "sn_g", "SN_R": "sn_r", "SN_I": "sn_i", "SN_Z": "sn_z",
+                "SNRU": "sn_u", "SNRG": "sn_g", "SNRR": "sn_r", "SNRI": "sn_i", "SNRZ": "sn_z",
                 "RA": "ra", "DEC": "dec", "OBSID": "obsid", "DESIG": "designation",
-                "OBJNAME": "objname", "MJD": "mjd"}
+                "OBJNAME": "objname", "MJD": "mjd", "HELIO_RV": "helio_rv",
+                "DATA_V": "data_release", "FILENAME": "filename"}
+
+_ROWS = {"flux": "flux", "inverse": "ivar", "ivar": "ivar", "wavelength": "wavelength",
+         "subcontinuum": "subcontinuum", "andmask": "andmask", "ormask": "ormask"}
+_DEFAULT_ROWS = ("flux", "ivar", "wavelength", "andmask", "ormask")
+_EXPOSURE_HDU = re.compile(r"^[BR]-\d+$")
 
 
-def _is_lamost(header: fits.Header) -> bool:
-    return str(header.get("TELESCOP", "")).strip().upper() == "LAMOST"
+def _is_lamost(header: Any) -> bool:
+    return (str(header.get("TELESCOP", "")).strip().upper() == "LAMOST"
+            or str(header.get("ORIGIN", "")).strip().upper() == "NAOC-LAMOST")
 
 
-def _has_mrs_tables(hdul: fits.HDUList) -> bool:
-    return any(h.name in ("COADD_B", "COADD_R") for h in hdul[1:])
+def _is_mrs(hdul: fits.HDUList) -> bool:
+    if str(hdul[0].header.get("FILENAME", "")).strip().lower().startswith("med-"):
+        return True
+    return any(h.name in ("COADD_B", "COADD_R") or _EXPOSURE_HDU.match(h.name)
+               for h in hdul[1:])
 
 
 def lamost_lrs_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
                         **kwargs: Any) -> bool:
-    """True for a LAMOST low-resolution file of either layout."""
+    """A LAMOST low-resolution file of any layout (DR1 image ... DR9+ COADD table)."""
     with identify_hdulist(path, fileobj, args) as hdul:
-        if hdul is None or not _is_lamost(hdul[0].header) or _has_mrs_tables(hdul):
+        if hdul is None or not _is_lamost(hdul[0].header) or _is_mrs(hdul):
             return False
         head = hdul[0].header
-        if head.get("NAXIS") == 2 and head.get("NAXIS2") in (3, 5) and "COEFF0" in head:
+        if head.get("NAXIS") == 2 and head.get("NAXIS2") in (3, 4, 5) and "COEFF0" in head:
             return True
         if len(hdul) > 1 and isinstance(hdul[1], fits.BinTableHDU):
             cols = {c.upper() for c in hdul[1].columns.names}
@@ -70,9 +92,10 @@ def lamost_lrs_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
 
 def lamost_mrs_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
                         **kwargs: Any) -> bool:
-    """True for a LAMOST medium-resolution file (COADD_B / COADD_R tables)."""
+    """A LAMOST medium-resolution file (``med-*``; COADD_B / COADD_R / exposure tables)."""
     with identify_hdulist(path, fileobj, args) as hdul:
-        return hdul is not None and _is_lamost(hdul[0].header) and _has_mrs_tables(hdul)
+        return (hdul is not None and _is_lamost(hdul[0].header) and _is_mrs(hdul)
+                and any(isinstance(h, fits.BinTableHDU) for h in hdul[1:]))
 
 
 @dataclass
@@ -81,10 +104,11 @@ class _Arrays:
     flux: np.ndarray
     ivar: np.ndarray
     mask: np.ndarray
-    header: fits.Header
+    header: Any
+    medium: tuple[str, str]
 
 
-def _bad_pixels(andmask: np.ndarray, ormask: np.ndarray, mask_bits: str, name: str) -> np.ndarray:
+def _bad_pixels(andmask: np.ndarray, ormask: np.ndarray, mask_bits: str) -> np.ndarray:
     if mask_bits == "and":
         return andmask != 0
     if mask_bits == "or":
@@ -94,91 +118,140 @@ def _bad_pixels(andmask: np.ndarray, ormask: np.ndarray, mask_bits: str, name: s
     raise ValueError(f"mask_bits must be 'and', 'or' or 'none', got {mask_bits!r}")
 
 
-def _to_vacuum(wave: np.ndarray, header: fits.Header) -> np.ndarray:
-    return wave if header.get("VACUUM", True) else air_to_vacuum(wave)
+def _medium(header: Any) -> tuple[str, str]:
+    """Air or vacuum: the header's VACUUM key, else LAMOST's documented vacuum."""
+    medium, source = header_medium({k: header[k] for k in ("VACUUM", "AIRORVAC")
+                                    if k in header})
+    return (medium, source) if medium else ("vacuum", "LAMOST convention (vacuum)")
 
 
 @functools.lru_cache(maxsize=16)
-def _log_linear_wave(c0: float, c1: float, n_pix: int, vacuum: bool) -> np.ndarray:
+def _log_linear_wave(c0: float, c1: float, n_pix: int, medium: str) -> np.ndarray:
     """Vacuum wavelengths (Å) of ``n_pix`` pixels at log10(λ) = c0 + c1 i (read-only; the
     files of one survey release share a few grids, so each is computed once)."""
-    wave = 10.0 ** (c0 + c1 * np.arange(n_pix))
-    wave = wave if vacuum else air_to_vacuum(wave)
+    wave = to_vacuum(10.0 ** (c0 + c1 * np.arange(n_pix)), medium)
     wave.flags.writeable = False
     return wave
 
 
+def _row_names(head: Any, n_rows: int, name: str) -> list[str]:
+    """The meaning of each image row from EXTEN0 ('Flux Inverse Subcontinuum Andmask
+    Ormask' in DR1, 'Flux, Inverse, Wavelength, Andmask, Ormask' later)."""
+    text = str(head.get("EXTEN0", "")).strip()
+    if not text:
+        return list(_DEFAULT_ROWS[:n_rows])
+    words = [w.lower() for w in re.split(r"[,\s]+", text) if w]
+    unknown = [w for w in words if w not in _ROWS]
+    if unknown or len(words) < 2 or words[0] != "flux":
+        raise ReadError(name, f"primary image rows EXTEN0 = '{text}' are not the LAMOST "
+                              "layout (Flux, Inverse, ...)")
+    return [_ROWS[w] for w in words]
+
+
 def _image_arrays(head: Any, image: np.ndarray, name: str, mask_bits: str) -> _Arrays:
-    """The DR1-DR7 layout: rows flux, ivar, wavelength, andmask, ormask of the primary
-    image; the wavelength from COEFF0/COEFF1. ``head`` is any FITS header mapping (astropy,
-    fitsio or a dict)."""
+    """The DR1-DR8 v1 image layout: rows named by EXTEN0, the wavelength from COEFF0 and
+    COEFF1. ``head`` is any FITS header mapping (astropy, fitsio's records or a dict)."""
     data = np.asarray(image)  # float32 in LAMOST files, as SpectrumSet keeps flux and ivar
-    if data.ndim != 2 or data.shape[0] < 3:
-        raise ReadError(name, f"primary image has {data.shape[0]} rows, expected 5 "
-                              "(flux, ivar, wavelength, andmask, ormask)")
+    if data.ndim != 2 or data.shape[0] < 2:
+        raise ReadError(name, f"primary image has shape {data.shape}, expected 5 rows "
+                              "(flux, ivar, wavelength or subcontinuum, andmask, ormask)")
+    rows = _row_names(head, data.shape[0], name)
+    index = {r: i for i, r in enumerate(rows[:data.shape[0]])}
+    if "ivar" not in index:
+        raise ReadError(name, "primary image has no inverse-variance row (EXTEN0)")
     c0 = float(header_value(head, "COEFF0", name, "primary HDU"))
     c1 = float(header_value(head, "COEFF1", name, "primary HDU"))
-    wave = _log_linear_wave(c0, c1, data.shape[1], bool(head.get("VACUUM", True))).copy()
-    andmask = data[3] if data.shape[0] > 3 else np.zeros(data.shape[1])
-    ormask = data[4] if data.shape[0] > 4 else np.zeros(data.shape[1])
+    if not c1 > 0:
+        raise ReadError(name, f"COEFF1 = {c1}: the log-linear wavelength step must be > 0")
+    medium = _medium(head)
+    wave = _log_linear_wave(c0, c1, data.shape[1], medium[0]).copy()
+    zeros = np.zeros(data.shape[1])
+    andmask = data[index["andmask"]] if "andmask" in index else zeros
+    ormask = data[index["ormask"]] if "ormask" in index else zeros
     # rows converted one by one: a float64 copy of the whole image (156 kB) would be a fresh
     # memory mapping, and its page faults, for every file
-    return _Arrays(wave, data[0].astype(np.float32), data[1].astype(np.float32),
-                   _bad_pixels(andmask, ormask, mask_bits, name), head)
+    return _Arrays(wave, data[index["flux"]].astype(np.float32),
+                   data[index["ivar"]].astype(np.float32),
+                   _bad_pixels(andmask, ormask, mask_bits), head, medium)
+
+
+def _table_columns(hdu: fits.BinTableHDU, name: str, where: str,
+                   keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Columns ``keys`` (those present) of a spectrum table of either form: one row of
+    vector columns, or one row per pixel with scalar columns."""
+    table = hdu.data
+    if table is None or len(table) < 1:
+        raise ReadError(name, f"{where} table is empty")
+    present = {c.upper(): c for c in hdu.columns.names}
+    per_pixel = len(table) > 1 and hdu.columns[present.get("FLUX", hdu.columns.names[0])] \
+        .format.repeat == 1
+    out = {}
+    for key in keys:
+        if key in present:
+            values = column(table, key, name, where)
+            out[key] = np.asarray(values if per_pixel else values[0]).ravel()
+    return out
 
 
 def _lrs_arrays(hdul: fits.HDUList, name: str, mask_bits: str) -> _Arrays:
     head = hdul[0].header
     if head.get("NAXIS") == 2 and hdul[0].data is not None:
         return _image_arrays(head, hdul[0].data, name, mask_bits)
-    else:
-        if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
-            raise ReadError(name, "no 5-row primary image and no binary table in HDU 1")
-        table = hdul[1].data
-        if table is None or len(table) < 1:
-            raise ReadError(name, "HDU 1 table is empty")
-        row = table[:1]
-        flux = column(row, "FLUX", name, "HDU 1")[0]
-        ivar = column(row, "IVAR", name, "HDU 1")[0]
-        wave = column(row, "WAVELENGTH", name, "HDU 1")[0]
-        cols = {c.upper() for c in table.columns.names}
-        andmask = column(row, "ANDMASK", name, "HDU 1")[0] if "ANDMASK" in cols \
-            else np.zeros_like(flux)
-        ormask = column(row, "ORMASK", name, "HDU 1")[0] if "ORMASK" in cols \
-            else np.zeros_like(flux)
-    bad = _bad_pixels(andmask, ormask, mask_bits, name)
-    return _Arrays(_to_vacuum(np.asarray(wave, np.float64), head), np.asarray(flux, np.float64),
-                   np.asarray(ivar, np.float64), bad, head)
+    if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
+        raise ReadError(name, "no LAMOST image in the primary HDU and no binary table in "
+                              "HDU 1")
+    cols = _table_columns(hdul[1], name, "HDU 1 (COADD)",
+                          ("FLUX", "IVAR", "WAVELENGTH", "ANDMASK", "ORMASK"))
+    for key in ("FLUX", "IVAR", "WAVELENGTH"):
+        if key not in cols:
+            column(hdul[1].data, key, name, "HDU 1 (COADD)")  # raises, naming the columns
+    zeros = np.zeros_like(cols["FLUX"])
+    medium = _medium(head)
+    bad = _bad_pixels(cols.get("ANDMASK", zeros), cols.get("ORMASK", zeros), mask_bits)
+    return _Arrays(to_vacuum(cols["WAVELENGTH"], medium[0]),
+                   np.asarray(cols["FLUX"], np.float64), np.asarray(cols["IVAR"], np.float64),
+                   bad, head, medium)
 
 
-def _meta(header: fits.Header, survey: str) -> dict[str, list[Any]]:
+def _value(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= -9999:
+        return np.nan  # LAMOST's "no value"
+    return value
+
+
+def _meta(header: Any, survey: str, medium: tuple[str, str]) -> dict[str, list[Any]]:
     meta: dict[str, list[Any]] = {"survey": [survey]}
     for key, col in _HEADER_META.items():
-        if key in header:
-            value = header[key]
-            if isinstance(value, str):
-                value = value.strip()
-            elif isinstance(value, (int, float)) and not isinstance(value, bool) \
-                    and value <= -9999:
-                value = np.nan  # LAMOST's "no value"
-            meta[col] = [value]
-    if "z" in meta:
-        try:
-            meta["rv"] = [float(meta["z"][0]) * C_KMS]
-        except (TypeError, ValueError):
-            meta["rv"] = [np.nan]
+        if key in header and col not in meta:
+            meta[col] = [_value(header[key])]
+    meta["rv"] = [_float(meta.get("z", [np.nan])[0]) * C_KMS]
+    for col in ("helio_rv", "z", "z_err"):
+        if col in meta:
+            meta[col] = [_float(meta[col][0])]
     if "snr" not in meta and "sn_g" in meta:
-        meta["snr"] = [meta["sn_g"][0]]
+        meta["snr"] = [_float(meta["sn_g"][0])]
+    meta.update({k: [v] for k, v in medium_meta(medium[0], medium[1], "Angstrom",
+                                                "LAMOST data model").items()})
     return meta
 
 
-def _ident(header: fits.Header, name: str) -> str:
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")  # e.g. HELIO_RV = '' in some DR2 files
+
+
+def _ident(header: Any, name: str) -> str:
     return str(header.get("OBSID", header.get("OBJNAME", header.get("FILENAME", name)))).strip()
 
 
 def _spectrum_set(arrays: _Arrays, name: str, survey: str) -> SpectrumSet:
     return SpectrumSet(wave=arrays.wave, flux=arrays.flux, ivar=arrays.ivar, mask=arrays.mask,
-                       ids=[_ident(arrays.header, name)], meta=_meta(arrays.header, survey))
+                       ids=[_ident(arrays.header, name)],
+                       meta=_meta(arrays.header, survey, arrays.medium))
 
 
 @register_row_reader("lamost-lrs")
@@ -188,7 +261,8 @@ def _lrs_row(hdul: fits.HDUList, name: str, *, mask_bits: str = "and") -> Spectr
 
 
 def _row(arrays: _Arrays, name: str) -> SpectrumRow:
-    meta = {key: values[0] for key, values in _meta(arrays.header, "lamost").items()}
+    meta = {key: values[0] for key, values in
+            _meta(arrays.header, "lamost", arrays.medium).items()}
     return SpectrumRow(arrays.wave, arrays.flux, arrays.ivar, arrays.mask,
                        _ident(arrays.header, name), meta)
 
@@ -210,8 +284,8 @@ def _lrs_row_direct(path: str, name: str, *, mask_bits: str = "and") -> Spectrum
     """:func:`_lrs_row` for a file in the image layout, read with fitsio (cfitsio: about
     3x faster per small file than astropy's header parsing); None when fitsio is missing,
     cannot read the file, or the file is not plainly a LAMOST LRS image (one HDU, TELESCOP
-    LAMOST, a 3- or 5-row image, COEFF0), so that the astropy path identifies it, reads it
-    or names what is wrong with it."""
+    LAMOST, a 5-row image, COEFF0, an LRS file name), so that the astropy path identifies
+    it, reads it or names what is wrong with it."""
     try:
         import fitsio
     except ImportError:  # pragma: no cover - fitsio is a dependency
@@ -222,7 +296,8 @@ def _lrs_row_direct(path: str, name: str, *, mask_bits: str = "and") -> Spectrum
                 return None
             head = _header_dict(f[0].read_header_list())
             if not (_is_lamost(head) and head.get("NAXIS") == 2
-                    and head.get("NAXIS2") in (3, 5) and "COEFF0" in head):
+                    and head.get("NAXIS2") in (3, 4, 5) and "COEFF0" in head
+                    and not str(head.get("FILENAME", "")).strip().lower().startswith("med-")):
                 return None
             image = f[0].read()
     except (OSError, ValueError):
@@ -234,19 +309,22 @@ def _lrs_row_direct(path: str, name: str, *, mask_bits: str = "and") -> Spectrum
 
 @register_reader("lamost-lrs", identifier=lamost_lrs_identify, priority=10)
 def read_lamost_lrs(source: Any, *, mask_bits: str = "and") -> SpectrumSet:
-    """Read a LAMOST low-resolution spectrum (either layout) into a SpectrumSet.
+    """Read a LAMOST low-resolution spectrum (any release and layout) into a SpectrumSet.
 
     Parameters
     ----------
     source : path, file object or HDUList
     mask_bits : {"and", "or", "none"}
         Which LAMOST pixel mask marks bad pixels: ANDMASK (bad in every exposure, the
-        default), ANDMASK | ORMASK, or none.
+        default), ANDMASK | ORMASK, or none. Pixels with ivar = 0 are always bad.
 
     Returns
     -------
-    SpectrumSet with one spectrum: vacuum wavelength (Angstrom), flux in the file's units,
-    ivar; meta columns survey, class, subclass, z, rv (= z c, km/s), sn_u ... sn_z, snr.
+    SpectrumSet with one spectrum: vacuum wavelength (Angstrom, heliocentric), flux in the
+    file's units (relative flux calibration), ivar; meta columns survey, class, subclass,
+    z, rv (= z c, km/s), sn_u ... sn_z, snr (= sn_g), obsid, ra, dec, mjd, helio_rv,
+    data_release, filename and the wavelength provenance (medium_in_file, medium_from,
+    wave_unit_in_file, wave_unit_from).
     """
     name = source_name(source)
     with as_hdulist(source) as hdul:
@@ -259,22 +337,32 @@ def _mrs_table(hdul: fits.HDUList, extname: str, name: str, mask_bits: str) -> _
     except KeyError:
         names = [h.name for h in hdul[1:]]
         raise ReadError(name, f"no HDU named {extname} (HDUs: {', '.join(names)})") from None
-    row = hdu.data[:1]
-    cols = {c.upper() for c in hdu.columns.names}
+    if not isinstance(hdu, fits.BinTableHDU):
+        raise ReadError(name, f"HDU {extname} is not a binary table")
+    cols = _table_columns(hdu, name, extname, ("LOGLAM", "WAVELENGTH", "FLUX", "IVAR",
+                                               "ANDMASK", "ORMASK", "PIXMASK"))
     if "LOGLAM" in cols:
-        wave = 10.0 ** column(row, "LOGLAM", name, extname)[0].astype(np.float64)
+        wave = 10.0 ** cols["LOGLAM"].astype(np.float64)
+    elif "WAVELENGTH" in cols:
+        wave = cols["WAVELENGTH"].astype(np.float64)
     else:
-        wave = column(row, "WAVELENGTH", name, extname)[0].astype(np.float64)
-    flux = column(row, "FLUX", name, extname)[0]
-    ivar = column(row, "IVAR", name, extname)[0]
-    andmask = column(row, "ANDMASK", name, extname)[0] if "ANDMASK" in cols \
-        else np.zeros_like(flux)
-    ormask = column(row, "ORMASK", name, extname)[0] if "ORMASK" in cols \
-        else np.zeros_like(flux)
-    head = hdul[0].header
-    return _Arrays(_to_vacuum(wave, head), np.asarray(flux, np.float64),
-                   np.asarray(ivar, np.float64),
-                   _bad_pixels(andmask, ormask, mask_bits, name), head)
+        raise ReadError(name, f"{extname} has no LOGLAM or WAVELENGTH column (columns: "
+                              f"{', '.join(hdu.columns.names)})")
+    for key in ("FLUX", "IVAR"):
+        if key not in cols:
+            column(hdu.data, key, name, extname)  # raises, naming the columns
+    flux = np.asarray(cols["FLUX"], np.float64)
+    ivar = np.asarray(cols["IVAR"], np.float64)
+    if "PIXMASK" in cols and "ANDMASK" not in cols:  # per-exposure tables
+        bad = (cols["PIXMASK"] != 0) if mask_bits != "none" else np.zeros(flux.shape, bool)
+        _bad_pixels(bad, bad, mask_bits)  # validates mask_bits
+    else:
+        zeros = np.zeros_like(flux)
+        bad = _bad_pixels(cols.get("ANDMASK", zeros), cols.get("ORMASK", zeros), mask_bits)
+    order = np.argsort(wave, kind="stable")
+    medium = _medium(hdul[0].header)
+    return _Arrays(to_vacuum(wave[order], medium[0]), flux[order], ivar[order], bad[order],
+                   hdul[0].header, medium)
 
 
 def _mrs_arrays(hdul: fits.HDUList, name: str, arm: str, exposure: str | None,
@@ -290,13 +378,14 @@ def _mrs_arrays(hdul: fits.HDUList, name: str, arm: str, exposure: str | None,
         return parts[0]
     parts.sort(key=lambda p: p.wave[0])
     return _Arrays(*(np.concatenate([getattr(p, f) for p in parts])
-                     for f in ("wave", "flux", "ivar", "mask")), parts[0].header)
+                     for f in ("wave", "flux", "ivar", "mask")), parts[0].header,
+                   parts[0].medium)
 
 
 @register_reader("lamost-mrs", identifier=lamost_mrs_identify, priority=10)
 def read_lamost_mrs(source: Any, *, arm: str = "R", exposure: str | None = None,
                     mask_bits: str = "and") -> SpectrumSet:
-    """Read a LAMOST medium-resolution spectrum: the coadd or one exposure.
+    """Read a LAMOST medium-resolution spectrum (DR6-DR10): the coadd or one exposure.
 
     Parameters
     ----------
@@ -308,49 +397,15 @@ def read_lamost_mrs(source: Any, *, arm: str = "R", exposure: str | None = None,
         The exposure suffix of the per-exposure HDUs (``"84420148"`` for ``R-84420148``);
         None reads the coadd (COADD_R / COADD_B).
     mask_bits : {"and", "or", "none"}
+        For coadds as in :func:`read_lamost_lrs`; an exposure's PIXMASK marks bad pixels
+        unless "none".
+
+    Returns
+    -------
+    SpectrumSet with one spectrum (vacuum Angstrom, heliocentric; the tables of either
+    form, one row per pixel or one row of vectors, sorted by wavelength) and the meta
+    columns of :func:`read_lamost_lrs`.
     """
     name = source_name(source)
     with as_hdulist(source) as hdul:
         return _spectrum_set(_mrs_arrays(hdul, name, arm, exposure, mask_bits), name, "lamost")
-
-
-# ---------------------------------------------------------------- specutils registration
-def _register_specutils() -> None:
-    try:
-        import astropy.units as u
-        from astropy.nddata import InverseVariance
-        from specutils import Spectrum
-        from specutils.io.registers import data_loader
-    except ImportError:  # specutils is optional
-        return
-
-    def to_spectrum(arrays: _Arrays) -> Spectrum:
-        # DR1-DR7 files give no flux unit (relative flux calibration): dimensionless
-        # unless the header names one.
-        try:
-            unit = u.Unit(arrays.header.get("BUNIT", ""), parse_strict="raise")
-        except (ValueError, TypeError):
-            unit = u.dimensionless_unscaled
-        return Spectrum(flux=arrays.flux * unit, spectral_axis=arrays.wave * u.AA,
-                        uncertainty=InverseVariance(arrays.ivar / unit**2), mask=arrays.mask,
-                        meta={"header": arrays.header})
-
-    @data_loader("LAMOST-LRS", identifier=lamost_lrs_identify, dtype=Spectrum,
-                 extensions=["fits", "fits.gz"], priority=10)
-    def lamost_lrs_loader(file_obj: Any, mask_bits: str = "and", **kwargs: Any) -> Spectrum:
-        """LAMOST low-resolution spectrum (either layout) as a specutils Spectrum."""
-        name = source_name(file_obj)
-        with as_hdulist(file_obj) as hdul:
-            return to_spectrum(_lrs_arrays(hdul, name, mask_bits))
-
-    @data_loader("LAMOST-MRS", identifier=lamost_mrs_identify, dtype=Spectrum,
-                 extensions=["fits", "fits.gz"], priority=10)
-    def lamost_mrs_loader(file_obj: Any, arm: str = "R", exposure: str | None = None,
-                          mask_bits: str = "and", **kwargs: Any) -> Spectrum:
-        """LAMOST medium-resolution spectrum (coadd or one exposure) as a Spectrum."""
-        name = source_name(file_obj)
-        with as_hdulist(file_obj) as hdul:
-            return to_spectrum(_mrs_arrays(hdul, name, arm, exposure, mask_bits))
-
-
-_register_specutils()

@@ -1,11 +1,11 @@
-"""Ondřejov 2-m telescope (CCD700) spectra, also as specutils loaders.
+"""Ondřejov 2-m telescope (CCD700 coudé spectrograph) spectra.
 
-The archive ships raw 1-D spectra (primary image, linear CRVAL1/CDELT1 in air Angstrom,
-``TELESCOP = 'ZEISS-2m'``) and processed spectra as a binary table with columns
-``spectral`` (air Angstrom) and ``flux`` (continuum-normalised). starlearn reads both with
-its generic ``wcs1d`` and ``table1d`` readers (air converted to vacuum); importing this
-module registers an ``Ondrejov`` loader with specutils 2.x, so that after
-``import starlearn`` ``Spectrum.read(path, format="Ondrejov")`` works (vacuum wavelengths).
+The archive ships raw 1-D spectra (primary image, ``TELESCOP = 'ZEISS-2m'``, linear
+CRVAL1/CDELT1 with IRAF's ``WAT1_001 ... units=angstroms``, air wavelengths, counts) and
+processed spectra as a binary table of exactly two columns, ``spectral`` (air Angstrom,
+no TUNIT) and ``flux`` (continuum-normalised), e.g. the spectra of Podsztavek et al.'s
+emission-line-star work. Both are air by the archive's convention (arc-lamp calibration);
+the tables' Angstrom is the archive's documented unit. The readers return vacuum Angstrom.
 """
 
 from __future__ import annotations
@@ -14,52 +14,55 @@ from typing import Any
 
 from astropy.io import fits
 
-from starlearn.io.fitsutil import as_hdulist, identify_hdulist, source_name
-from starlearn.io.generic import read_table1d, read_wcs1d
+from starlearn.io.fitsutil import as_hdulist, identify_hdulist
+from starlearn.io.generic import read_image_spectrum, read_table_columns
+from starlearn.io.registry import register_reader
+from starlearn.spectra import SpectrumSet
 
-__all__ = ["ondrejov_identify"]
+__all__ = ["ondrejov_identify", "read_ondrejov"]
+
+_CONVENTION = "Ondřejov archive convention"
 
 
-def _is_ondrejov(hdul: fits.HDUList) -> bool:
+def _is_table(hdul: fits.HDUList) -> bool:
+    if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
+        return False
+    return [c.lower() for c in hdul[1].columns.names] == ["spectral", "flux"]
+
+
+def _is_raw(hdul: fits.HDUList) -> bool:
     head = hdul[0].header
-    if "ZEISS-2M" in str(head.get("TELESCOP", "")).upper() and head.get("NAXIS") == 1:
-        return True
-    if len(hdul) > 1 and isinstance(hdul[1], fits.BinTableHDU):
-        names = [c.lower() for c in hdul[1].columns.names]
-        return names[:2] == ["spectral", "flux"]
-    return False
+    return "ZEISS-2M" in str(head.get("TELESCOP", "")).upper() and head.get("NAXIS") == 1
 
 
 def ondrejov_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
                       **kwargs: Any) -> bool:
-    """Raw CCD700 image (TELESCOP ZEISS-2m) or archive table (spectral, flux)."""
+    """Raw CCD700 image (TELESCOP ZEISS-2m) or archive table (columns spectral, flux and
+    no others)."""
     with identify_hdulist(path, fileobj, args) as hdul:
-        return hdul is not None and _is_ondrejov(hdul)
+        return hdul is not None and (_is_raw(hdul) or _is_table(hdul))
 
 
-def _register_specutils() -> None:
-    try:
-        import astropy.units as u
-        from astropy.nddata import InverseVariance
-        from specutils import Spectrum
-        from specutils.io.registers import data_loader
-    except ImportError:  # specutils is optional
-        return
+@register_reader("ondrejov", identifier=ondrejov_identify, priority=10, medium="air")
+def read_ondrejov(source: Any, *, medium: str = "auto") -> SpectrumSet:
+    """Read an Ondřejov CCD700 spectrum: a raw image or an archive table.
 
-    @data_loader("Ondrejov", identifier=ondrejov_identify, dtype=Spectrum,
-                 extensions=["fits", "fits.gz", "fit"], priority=10)
-    def ondrejov_loader(file_obj: Any, **kwargs: Any) -> Spectrum:
-        """Ondřejov CCD700 spectrum (raw image or archive table), vacuum wavelengths."""
-        name = source_name(file_obj)
-        with as_hdulist(file_obj) as hdul:
-            is_table = len(hdul) > 1 and isinstance(hdul[1], fits.BinTableHDU)
-            spectra = read_table1d(hdul) if is_table else read_wcs1d(hdul)
-            header = hdul[0].header.copy()
-        unit = u.adu if str(header.get("BUNIT", "")).strip().upper() == "ADU" \
-            else u.dimensionless_unscaled
-        return Spectrum(flux=spectra.flux[0] * unit, spectral_axis=spectra.wave * u.AA,
-                        uncertainty=InverseVariance(spectra.ivar[0] / unit**2),
-                        mask=spectra.mask[0], meta={"header": header, "file": name})
+    Parameters
+    ----------
+    source : path, file object or HDUList
+    medium : {"auto", "air", "vacuum"}
+        "auto": the header's VACUUM/AIRORVAC where present, else air (the archive's
+        convention).
 
-
-_register_specutils()
+    Returns
+    -------
+    SpectrumSet with one spectrum in vacuum Angstrom; raw images in ADU, tables
+    continuum-normalised; errors estimated from the data (``ivar_estimated``), as neither
+    form carries them.
+    """
+    with as_hdulist(source) as hdul:
+        if _is_table(hdul):
+            return read_table_columns(hdul, medium=medium,
+                                      convention_unit=("Angstrom", _CONVENTION),
+                                      convention_medium=("air", _CONVENTION))
+        return read_image_spectrum(hdul, medium=medium, convention_medium=("air", _CONVENTION))

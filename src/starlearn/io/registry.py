@@ -43,14 +43,16 @@ class ReaderInfo:
     priority: int
     medium: str
     description: str
-    fits: bool
+    fits: bool | None
+    generic: bool = False
 
 
 _INFO: dict[str, ReaderInfo] = {}
 
 
 def register_reader(name: str, *, identifier: Identifier | None, priority: int = 0,
-                    medium: str = "vacuum", fits_based: bool = True,
+                    medium: str = "vacuum", fits_based: bool | None = True,
+                    generic: bool = False,
                     description: str = "") -> Callable[[Callable[..., SpectrumSet]],
                                                        Callable[..., SpectrumSet]]:
     """Decorator registering ``reader(source, **options) -> SpectrumSet`` under ``name``.
@@ -66,8 +68,14 @@ def register_reader(name: str, *, identifier: Identifier | None, priority: int =
         Survey-specific formats use 10, generic ones (1-D WCS, tables, text) lower.
     medium : {"vacuum", "air"}
         The medium of the wavelengths *in the files*; readers convert air to vacuum.
-    fits_based : bool
-        Whether the files are FITS (read hands the reader an open HDUList).
+    fits_based : bool or None
+        Whether the files are FITS (read hands the reader an open HDUList), not FITS (the
+        reader gets the path), or None for formats delivered both ways (e.g. Gaia tables
+        as FITS, CSV, ECSV or VOTable).
+    generic : bool
+        A format of no one product (1-D WCS images, tables of columns, text): its
+        identifier is asked only when no product's identifier claims the file, so that a
+        survey file is never also "a 1-D WCS image".
     """
     if medium not in ("vacuum", "air"):
         raise ValueError(f"register_reader: medium must be 'vacuum' or 'air', got {medium!r}")
@@ -77,7 +85,8 @@ def register_reader(name: str, *, identifier: Identifier | None, priority: int =
         if identifier is not None:
             REGISTRY.register_identifier(name, SpectrumSet, identifier)
         doc = description or (reader.__doc__ or "").strip().splitlines()[0]
-        _INFO[name] = ReaderInfo(name, reader, identifier, priority, medium, doc, fits_based)
+        _INFO[name] = ReaderInfo(name, reader, identifier, priority, medium, doc, fits_based,
+                                 generic)
         return reader
 
     return decorate
@@ -122,12 +131,19 @@ def identify_format(source: Any) -> list[str]:
 def _identify(path: str | None, hdul: fits.HDUList | None,
               min_priority: int | None = None) -> list[str]:
     """Formats whose identifiers accept the file (only those of at least ``min_priority``
-    when given: the lower ones could not win)."""
+    when given: the lower ones could not win). Generic formats are asked only when no
+    product format claims the file."""
     args = (hdul,) if hdul is not None else ((path,) if path is not None else ())
-    return [info.name for info in formats()
-            if info.identifier is not None and info.fits == (hdul is not None)
-            and (min_priority is None or info.priority >= min_priority)
-            and _safe(info.identifier, path, args)]
+    candidates = [info for info in formats()
+                  if info.identifier is not None
+                  and (info.fits is None or info.fits == (hdul is not None))
+                  and (min_priority is None or info.priority >= min_priority)]
+    for generic in (False, True):
+        found = [info.name for info in candidates
+                 if info.generic == generic and _safe(info.identifier, path, args)]
+        if found:
+            return found
+    return []
 
 
 def _safe(identifier: Identifier, path: str | None, args: tuple[Any, ...]) -> bool:
