@@ -1,16 +1,26 @@
-"""Reading speed: files per second for LAMOST and APOGEE layouts.
+"""Reading speed: files per second for every product, against a bare astropy read.
 
-Generates ``--n`` LAMOST LRS files (5 x 3,909 primary image) and ``--n`` APOGEE
+Part 1, the real products (``../shared/data/fits-samples``, one folder per product and
+release): per format, the files of that format read over and over for at least
+``--seconds``, by a bare astropy loop (``fits.open`` and every HDU's header and data, or
+``Table.read`` for CSV/ECSV; no identification, no checks) and by ``sl.read`` (format
+identified from the content, wavelengths, units and medium resolved, checks), in one
+run, alternating. Ratios are ours over the bare loop.
+
+Part 2, generated archives:  ``--n`` LAMOST LRS files (5 x 3,909 primary image) and ``--n`` APOGEE
 aspcapStar files (three 8,575-pixel images + ASPCAP table) in a temporary folder, then
 measures, in one run on the same files:
 
 * ``astropy loop``: the baseline, a bare ``astropy.io.fits`` loop that opens each file
   and reads its data arrays and header (no identification, no checks, no output);
 * ``sl.read loop``: ``starlearn.io.read`` with auto-identification, one process;
+* ``read_many``: the archive runner's batch reader (one meta table per batch, fitsio for
+  LAMOST images);
 * ``ingest --workers 1`` and ``--workers 2``: the whole ``starlearn ingest`` (identify,
   read, check, write the HDF5 data set).
 
-Ratios are against the astropy loop. Run: ``python benchmarks/read_speed.py [--n 500]``
+Ratios are against the astropy loop. Run: ``python benchmarks/read_speed.py [--n 500]
+[--samples PATH] [--seconds 1.0]``
 """
 
 from __future__ import annotations
@@ -85,23 +95,83 @@ def timed(func) -> float:
     return time.perf_counter() - t0
 
 
+def bare_read(path: Path) -> None:
+    """What any reader must at least do: open the file and touch every header and array."""
+    if path.suffix in (".csv", ".ecsv"):
+        from astropy.table import Table
+
+        Table.read(path, format="ascii.ecsv" if path.suffix == ".ecsv" else "ascii.csv")
+        return
+    with fits.open(path, memmap=False) as hdul:
+        for hdu in hdul:
+            _ = hdu.header, hdu.data
+
+
+def rate(func, paths: list[Path], seconds: float) -> float:
+    """Files per second of ``func`` over ``paths``, repeated for at least ``seconds``."""
+    n, t0 = 0, time.perf_counter()
+    while True:
+        for p in paths:
+            func(p)
+        n += len(paths)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            return n / elapsed
+
+
+def by_format(folder: Path) -> dict[str, list[Path]]:
+    groups: dict[str, list[Path]] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            fmt = sio.identify_format(path)[0]
+            sio.read(path)  # skip what holds no spectrum (pfsConfig, placeholders)
+        except (IndexError, sio.ReadError):
+            continue
+        groups.setdefault(fmt, []).append(path)
+    return groups
+
+
+def real_products(folder: Path, seconds: float) -> None:
+    groups = by_format(folder)
+    print(f"real products in {folder}: files per second, best of 2 (ratio sl.read / bare)")
+    print(f"{'format':<20} {'files':>5} {'bare astropy':>13} {'sl.read':>10} {'ratio':>7}")
+    for fmt, paths in groups.items():
+        for p in paths:  # warm caches and lazy imports (GaiaXPy ...)
+            bare_read(p)
+            sio.read(p)
+        bare, ours = 0.0, 0.0
+        for _ in range(2):
+            bare = max(bare, rate(bare_read, paths, seconds))
+            ours = max(ours, rate(sio.read, paths, seconds))
+        print(f"{fmt:<20} {len(paths):>5} {bare:>13.1f} {ours:>10.1f} {ours / bare:>6.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500, help="files per layout")
+    parser.add_argument("--samples", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared" / "data"
+                        / "fits-samples", help="folder of real product files")
+    parser.add_argument("--seconds", type=float, default=1.0,
+                        help="minimum timing per format and reader")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    if args.samples.exists():
+        real_products(args.samples, args.seconds)
+        print()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         layouts = {"lamost-lrs": write_lamost(folder, args.n),
                    "apogee-aspcapstar": write_aspcapstar(folder, args.n)}
         print(f"{args.n} files per layout; files per second (ratio to the astropy loop)")
-        print(f"{'layout':<18} {'astropy loop':>13} {'sl.read loop':>18} "
+        print(f"{'layout':<18} {'astropy loop':>13} {'sl.read loop':>18} {'read_many':>18} "
               f"{'ingest -w 1':>18} {'ingest -w 2':>18}")
         for name, paths in layouts.items():
             astropy_loop(paths[:20])  # warm the page cache and imports
             base = timed(lambda p=paths: astropy_loop(p))
             ours = timed(lambda p=paths: starlearn_loop(p))
-            rates = [args.n / base, args.n / ours]
+            many = timed(lambda p=paths: sio.read_many(p))
+            rates = [args.n / base, args.n / ours, args.n / many]
             for workers in (1, 2):
                 out = folder / f"{name}-{workers}.h5"
                 t = timed(lambda p=paths, o=out, w=workers: ingest(p, o, workers=w,

@@ -124,3 +124,35 @@ def test_worker_limits_torch_and_blas_to_its_share_of_cores(archive):
     with multiprocessing.get_context("fork").Pool(1) as pool:
         torch_threads, pools = pool.apply(_worker_threads, (str(archive / "model"),))
     assert torch_threads == 1 and pools == [1]
+
+
+def test_multi_object_files_give_one_row_per_object(archive, tmp_path):
+    """A pfsArm-like file (one spectrum per fibre, wavelengths in nm; here all on the
+    model's grid) among single-spectrum files: one catalogue row per fibre, ids
+    visit/fibre, the file named."""
+    from astropy.io import fits
+
+    stars = generate("lamost", 4, seed=5, snr=(50, 100))
+    wave_nm = np.stack([stars.wave / 10.0] * 4)
+    covar = np.zeros((4, 3, stars.n_pix))
+    covar[:, 0] = 1 / np.where(stars.ivar > 0, stars.ivar, 1e-6)
+    config = fits.BinTableHDU.from_columns([
+        fits.Column(name="pfsConfigId", format="K", array=[1]),
+        fits.Column(name="visit", format="J", array=[9])], name="CONFIG")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(stars.flux, name="FLUX"),
+                  fits.ImageHDU(covar, name="COVAR"),
+                  fits.ImageHDU(np.zeros(stars.flux.shape, np.int32), name="MASK"),
+                  fits.ImageHDU(wave_nm, name="WAVELENGTH"), config]).writeto(
+        folder / "pfsArm-000009-b1.fits")
+    write_lamost_files(generate("lamost", 3, seed=6, snr=(30, 100)), folder)
+    out = tmp_path / "cat.parquet"
+    summary = run_archive(archive / "model", [folder], out, progress=False)
+    table = read_catalogue(out)
+    assert summary.rejects is None or not Table.read(summary.rejects, format="ascii.csv"), \
+        Table.read(summary.rejects, format="ascii.csv")
+    assert len(table) == 7 == summary.spectra
+    arm = table[[os.path.basename(f).startswith("pfsArm") for f in table["file"]]]
+    assert sorted(arm["id"]) == ["9/1", "9/2", "9/3", "9/4"]
+    assert np.all(np.isfinite(arm["teff"]))

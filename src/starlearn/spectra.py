@@ -199,7 +199,11 @@ class SpectrumSet:
 
         # A Table given by the caller is not copied (columns are shared, adding or removing
         # columns on either side does not affect the other); a dict becomes a new Table.
-        meta = Table() if self.meta is None else Table(self.meta, copy=False)
+        meta = self.meta
+        if isinstance(meta, dict):  # lists of one type as arrays: Table builds those faster
+            meta = {k: np.asarray(v) if isinstance(v, list) and v
+                    and len({type(x) for x in v}) == 1 else v for k, v in meta.items()}
+        meta = Table() if meta is None else Table(meta, copy=False)
         if len(meta.colnames) and len(meta) != n:
             raise ValueError(f"SpectrumSet: meta table has {len(meta)} rows for {n} spectra")
         self.meta = meta

@@ -89,3 +89,20 @@ def test_ingest_cli(tmp_path):
     assert "2 read, 3 rejected" in result.output and "spec-text.fits" in result.output
     s = SpectrumSet.read(out)
     assert abs(s.wave[0] - 4000) < 1e-6 and abs(s.wave[-1] - 8000) < 1e-6
+
+
+def test_ingest_multi_object_files_one_row_per_object(tmp_path):
+    """A DESI coadd (three targets, arms joined) and LAMOST files, resampled onto one
+    grid: one data-set row per target with its TARGETID."""
+    from starlearn import Grid, read_dataset
+
+    from .test_desi import desi_hdul
+
+    folder = make_folder(tmp_path, n_good=2)
+    desi_hdul().writeto(folder / "coadd-sv3-dark-1.fits")
+    grid = Grid.log_uniform(3700.0, 3800.0, n_pix=50)
+    out = tmp_path / "set.h5"
+    report = ingest([folder], out, grid=grid, progress=False)
+    assert report.n_spectra == 5
+    data = read_dataset(out)
+    assert {"1000", "1001", "1002"} <= {str(i) for i in data.ids}

@@ -223,14 +223,17 @@ def read_apogee_aspcapstar(source: Any, *, spectrum: str = "observed",
 def apogee_apstar_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
                            **kwargs: Any) -> bool:
     """apStar/asStar: APOGEE grid in the primary (or HDU 1) header, flux/error/mask images
-    of 8,575 pixels in HDUs 1-3, at least 8 HDUs, and no ASPCAP table."""
+    of 8,575 pixels in HDUs 1-3 (the mask's BUNIT says mask, or it is an integer image
+    without BUNIT), at least 8 HDUs, and no ASPCAP table."""
     with identify_hdulist(path, fileobj, args) as hdul:
         if hdul is None or len(hdul) < 8:
             return False
         head, h1 = hdul[0].header, hdul[1].header
         if not (_is_apogee_grid(head) or _is_apogee_grid(h1)) or h1.get("NAXIS1") != 8575:
             return False
-        if hdul[3].header.get("NAXIS", 0) == 0 or not _is_mask_hdu(hdul[3].header):
+        mask = hdul[3].header
+        if mask.get("NAXIS", 0) == 0 or not (_is_mask_hdu(mask) or (
+                "BUNIT" not in mask and int(mask.get("BITPIX", -32)) > 0)):
             return False
         return _aspcap_table(hdul) is None
 

@@ -191,7 +191,7 @@ def read_eso_image(source: Any, *, medium: str = "auto") -> SpectrumSet:
     Returns
     -------
     SpectrumSet with one spectrum (vacuum Angstrom; the unit from CUNIT1 or the one
-    written in CTYPE1); errors estimated from the data (``ivar_estimated``), as s1d files
+    written in CTYPE1, else Angstrom, the unit of ESO's 1-D pipeline products); errors estimated from the data (``ivar_estimated``), as s1d files
     carry none; meta columns instrument and berv (km/s, the barycentric correction the DRS
     applied, where given).
     """
@@ -200,4 +200,6 @@ def read_eso_image(source: Any, *, medium: str = "auto") -> SpectrumSet:
         extra = {"instrument": str(head.get("INSTRUME", "")).strip(),
                  "berv": float(head.get("HIERARCH ESO DRS BERV", np.nan))}
         return read_image_spectrum(hdul, medium=medium, convention_medium=_ESO_AIR,
+                                   convention_unit=("Angstrom",
+                                                    "ESO pipeline convention (Angstrom)"),
                                    meta=extra)

@@ -52,29 +52,37 @@ _IVAR_COLUMNS = ("ivar", "inverse_variance")
 _ASSUMED_AIR = "assumed: air (ground-based convention; the file does not say)"
 
 
-def der_snr_noise(flux: np.ndarray) -> float:
+def der_snr_noise(flux: np.ndarray) -> float | np.ndarray:
     """The noise per pixel of a spectrum by DER_SNR (Stoehr et al. 2008, ADASS XVII 505):
     ``1.482602 / sqrt(6) * median(|2 f_i - f_{i-2} - f_{i+2}|)`` over the finite pixels.
 
     Pixels two apart are compared, so that noise correlated between neighbours (a
-    resampled or smoothed spectrum) is not taken for signal.
+    resampled or smoothed spectrum) is not taken for signal. ``flux`` (n_pixels,) gives a
+    float; (n_spectra, n_pixels) one value per row (NaN pixels left out).
     """
     flux = np.asarray(flux, dtype=np.float64)
-    flux = flux[np.isfinite(flux)]
-    if flux.size < 5:
-        return float("nan")
-    return float(1.482602 / np.sqrt(6.0) * np.median(np.abs(2.0 * flux[2:-2] - flux[:-4]
-                                                             - flux[4:])))
+    if flux.ndim == 1:
+        flux = flux[np.isfinite(flux)]
+        if flux.size < 5:
+            return float("nan")
+        return float(1.482602 / np.sqrt(6.0) * np.median(
+            np.abs(2.0 * flux[2:-2] - flux[:-4] - flux[4:])))
+    rows = []
+    for row in flux:  # rows have different numbers of finite pixels
+        rows.append(der_snr_noise(row))
+    return np.asarray(rows)
 
 
 def estimate_ivar(flux: np.ndarray) -> np.ndarray:
     """Inverse variance estimated from the data when a file gives no errors.
 
     sigma_0 = :func:`der_snr_noise` is the pixel noise at the median flux; sigma scales as
-    sqrt(flux / median(flux)) (photon noise). Returns (n_pixels,); 0 where flux is not
-    finite.
+    sqrt(flux / median(flux)) (photon noise). ``flux`` is (n_pixels,) or
+    (n_spectra, n_pixels); the result has its shape, 0 where flux is not finite.
     """
     flux = np.asarray(flux, dtype=np.float64)
+    if flux.ndim == 2:
+        return np.vstack([estimate_ivar(row) for row in flux]) if len(flux) else flux.copy()
     good = np.isfinite(flux)
     if good.sum() < 5:
         return np.zeros_like(flux)
@@ -189,9 +197,10 @@ def read_wcs1d(source: Any, *, hdu: int = 0, medium: str = "auto", band: int = 1
 def read_image_spectrum(source: Any, *, hdu: int = 0, medium: str = "auto", band: int = 1,
                         wave_unit: str | None = None,
                         convention_medium: tuple[str, str] | None = None,
+                        convention_unit: tuple[str, str] | None = None,
                         meta: dict[str, Any] | None = None) -> SpectrumSet:
-    """:func:`read_wcs1d` with a product's documented medium for headers that state none
-    (``(medium, "what documents it")``) and extra meta values."""
+    """:func:`read_wcs1d` with a product's documented medium and unit for headers that
+    state none (``(value, "what documents it")``) and extra meta values."""
     name = source_name(source)
     with as_hdulist(source) as hdul:
         try:
@@ -213,8 +222,10 @@ def read_image_spectrum(source: Any, *, hdu: int = 0, medium: str = "auto", band
             flux, sigma = data.ravel(), None
         else:
             raise ReadError(name, f"HDU {hdu} is not a 1-D spectrum (shape {data.shape})")
+        default = (wave_unit, "wave_unit option") if wave_unit else (
+            convention_unit or (None, ""))
         axis = spectral_axis(head, flux.size, name=name, where=f"HDU {hdu}",
-                             default_unit=wave_unit, default_from="wave_unit option")
+                             default_unit=default[0], default_from=default[1])
         ivar = None
         if sigma is not None:
             with np.errstate(divide="ignore"):

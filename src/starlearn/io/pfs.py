@@ -326,7 +326,8 @@ def read_pfs_arm(source: Any) -> SpectrumSet:
                                  for a in (wave, flux, ivar, bad))
     meta = {"survey": ["pfs"] * n, "fiber_id": fibers, "visit": [visit] * n,
             "pfs_config_id": [config_id] * n, **_wave_meta(n)}
-    return SpectrumSet(wave=wave[0] if n == 1 else wave, flux=flux, ivar=ivar, mask=bad,
+    shared = n == 1 or bool(np.all(wave == wave[0]))  # e.g. a merged arm on one grid
+    return SpectrumSet(wave=wave[0] if shared else wave, flux=flux, ivar=ivar, mask=bad,
                        ids=[f"{visit}/{f}" for f in fibers], meta=meta)
 
 
