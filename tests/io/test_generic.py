@@ -258,3 +258,24 @@ def test_real_ondrejov_errors_agree_with_der_snr(name):
     der_snr = np.median(flux) / (1.482602 / np.sqrt(6) * np.median(
         np.abs(2 * flux[2:-2] - flux[:-4] - flux[4:])))
     assert abs(ours / der_snr - 1) < 0.2
+
+
+def test_spectrum_in_an_image_extension_and_vector_tables(tmp_path):
+    """Archives that keep the 1-D image in HDU 1 behind an empty primary, and tables of
+    one row of vector columns, read as the generic formats."""
+    image = fits.ImageHDU(np.ones(100, "f4"))
+    image.header.update({"CRVAL1": 600.0, "CDELT1": 0.1, "CRPIX1": 1, "CUNIT1": "nm"})
+    path = tmp_path / "ext.fits"
+    fits.HDUList([fits.PrimaryHDU(), image]).writeto(path)
+    assert sio.identify_format(path) == ["wcs1d"]
+    assert_allclose(sio.read(path, medium="vacuum").wave[[0, -1]], [6000.0, 6099.0])
+    cols = [fits.Column(name="WAVE", format="100D", unit="Angstrom",
+                        array=np.linspace(5000, 5099, 100)[None]),
+            fits.Column(name="FLUX", format="100E", array=np.ones((1, 100))),
+            fits.Column(name="ERR", format="100E", array=np.full((1, 100), 0.1))]
+    path = tmp_path / "vec.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(path)
+    assert sio.identify_format(path) == ["table1d"]
+    s = sio.read(path, medium="vacuum")
+    assert s.n_pix == 100
+    assert_allclose(s.ivar[0], 100.0)

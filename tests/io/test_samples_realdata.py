@@ -179,7 +179,7 @@ def test_files_without_a_spectrum_say_what_they_are(name, fmt, what):
 
 @pytest.mark.parametrize(("name", "n"), NEEDS_GAIAXPY)
 def test_gaia_continuous_is_sampled_with_gaiaxpy(name, n):
-    pytest.importorskip("gaiaxpy")
+    _needs_gaiaxpy()
     s = sio.read(SHARED / name)
     assert len(s) == n and s.n_pix == 343
     assert_allclose(s.wave[[0, -1]], [3360.0, 10200.0])
@@ -241,3 +241,21 @@ def test_desi_arms_join_on_their_lattice():
     assert good.mean() > 0.99
     b = sio.read(SHARED / "desi" / "coadd-sv3-dark-26065.fits", arms="B")
     assert b.n_pix == 2751 and b.wave[-1] == pytest.approx(5800.0)
+
+
+def test_reading_with_gaiaxpy_leaves_matplotlib_settings_alone():
+    _needs_gaiaxpy()
+    import matplotlib
+
+    before = matplotlib.rcParams["text.usetex"]
+    sio.read(SHARED / "gaia-xp-continuous" / "XP_CONTINUOUS_RAW.csv")
+    assert matplotlib.rcParams["text.usetex"] == before
+
+
+def _needs_gaiaxpy() -> None:
+    """Skip without GaiaXPy, without importing it here (its import sets matplotlib's
+    text.usetex globally; starlearn's reader guards against that, a bare import does not)."""
+    import importlib.util
+
+    if importlib.util.find_spec("gaiaxpy") is None:
+        pytest.skip("GaiaXPy (starlearn[gaia]) is not installed")

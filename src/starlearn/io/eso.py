@@ -191,9 +191,9 @@ def read_eso_image(source: Any, *, medium: str = "auto") -> SpectrumSet:
     Returns
     -------
     SpectrumSet with one spectrum (vacuum Angstrom; the unit from CUNIT1 or the one
-    written in CTYPE1, else Angstrom, the unit of ESO's 1-D pipeline products); errors estimated from the data (``ivar_estimated``), as s1d files
-    carry none; meta columns instrument and berv (km/s, the barycentric correction the DRS
-    applied, where given).
+    written in CTYPE1, else Angstrom, the unit of ESO's 1-D pipeline products); errors
+    estimated from the data (``ivar_estimated``), as s1d files carry none; meta columns
+    instrument and berv (km/s, the barycentric correction the DRS applied, where given).
     """
     with as_hdulist(source) as hdul:
         head = hdul[0].header

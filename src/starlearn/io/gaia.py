@@ -293,9 +293,12 @@ def read_gaia_xp_continuous(source: Any, *, sampling: Any = None,
     """
     name = source_name(source)
     try:
+        import matplotlib
         import pandas as pd
-        from gaiaxpy import calibrate
-        from gaiaxpy.calibrator import calibrator as _calibrator
+
+        with matplotlib.rc_context():  # importing GaiaXPy sets text.usetex = True globally
+            from gaiaxpy import calibrate
+            from gaiaxpy.calibrator import calibrator as _calibrator
     except ImportError:
         raise ReadError(name, f"Gaia XP continuous spectra are sampled with GaiaXPy: install "
                               f"{_EXTRA}") from None

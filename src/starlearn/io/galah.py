@@ -130,6 +130,21 @@ def _siblings(name: str) -> list[str]:
     return paths
 
 
+def _all_cameras(spectrum: str, cameras: str) -> bool:
+    """Check the per-camera readers' options; True when the four cameras are asked for."""
+    if spectrum not in ("normalised", "normalized", "flux"):
+        raise ValueError(f"spectrum must be 'normalised' or 'flux', got {spectrum!r}")
+    if cameras not in ("one", "all"):
+        raise ValueError(f"cameras must be 'one' or 'all', got {cameras!r}")
+    return cameras == "all"
+
+
+def _joined(reader: Any, name: str, spectrum: str) -> SpectrumSet:
+    """A star's four cameras (the siblings of ``name``) read with ``reader`` and joined."""
+    return join_cameras(SpectrumSet.concat([reader(p, spectrum=spectrum)
+                                            for p in _siblings(name)]))
+
+
 @register_reader("galah-dr3", identifier=galah_dr3_identify, priority=10, medium="air")
 def read_galah_dr3(source: Any, *, spectrum: str = "normalised",
                    cameras: str = "one") -> SpectrumSet:
@@ -152,14 +167,9 @@ def read_galah_dr3(source: Any, *, spectrum: str = "normalised",
     ``<sobject_id>/<ccd>`` (``<sobject_id>`` when joined); meta columns sobject_id, camera,
     rv (0 for the rest-frame normalised spectrum), baryeff (km/s), snr.
     """
-    if spectrum not in ("normalised", "normalized", "flux"):
-        raise ValueError(f"spectrum must be 'normalised' or 'flux', got {spectrum!r}")
-    if cameras not in ("one", "all"):
-        raise ValueError(f"cameras must be 'one' or 'all', got {cameras!r}")
     name = source_name(source)
-    if cameras == "all":
-        return join_cameras(SpectrumSet.concat(
-            [read_galah_dr3(p, spectrum=spectrum) for p in _siblings(name)]))
+    if _all_cameras(spectrum, cameras):
+        return _joined(read_galah_dr3, name, spectrum)
     with as_hdulist(source) as hdul:
         head = hdul[0].header
         sobject_id, camera = _camera(head, name)
@@ -197,14 +207,9 @@ def read_galah_dr4(source: Any, *, spectrum: str = "normalised",
     rv (RVCOM, km/s, the star's velocity against the barycentric frame of the spectrum),
     rv_camera (RV of this camera), baryeff, snr, gaia_id, tmass_id, ra, dec.
     """
-    if spectrum not in ("normalised", "normalized", "flux"):
-        raise ValueError(f"spectrum must be 'normalised' or 'flux', got {spectrum!r}")
-    if cameras not in ("one", "all"):
-        raise ValueError(f"cameras must be 'one' or 'all', got {cameras!r}")
     name = source_name(source)
-    if cameras == "all":
-        return join_cameras(SpectrumSet.concat(
-            [read_galah_dr4(p, spectrum=spectrum) for p in _siblings(name)]))
+    if _all_cameras(spectrum, cameras):
+        return _joined(read_galah_dr4, name, spectrum)
     with as_hdulist(source) as hdul:
         head = hdul[0].header
         sobject_id, camera = _camera(head, name)

@@ -148,33 +148,48 @@ def _image_axes(header: Any) -> tuple[int, ...]:
                                                                                    0)) + 1))
 
 
+def _is_spectrum_image(head: Any) -> bool:
+    axes = _image_axes(head)
+    if not axes or axes[0] < 2 or (len(axes) > 1 and axes[1] != 1) or len(axes) > 3:
+        return False
+    if str(head.get("CTYPE1", "")).strip().upper().startswith("MULTISPE"):
+        return False
+    return "CRVAL1" in head and ("CDELT1" in head or "CD1_1" in head)
+
+
+def _spectrum_hdu(hdul: fits.HDUList) -> int | None:
+    """The primary HDU when it is a 1-D spectrum image, else the first image extension
+    that is one when the primary holds no data (some archives put the spectrum in HDU 1)."""
+    if _is_spectrum_image(hdul[0].header):
+        return 0
+    if hdul[0].header.get("NAXIS", 0) == 0:
+        for i, hdu in enumerate(hdul[1:], start=1):
+            if isinstance(hdu, fits.ImageHDU) and _is_spectrum_image(hdu.header):
+                return i
+    return None
+
+
 def wcs1d_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
                    **kwargs: Any) -> bool:
-    """A FITS file whose primary HDU is a 1-D spectrum image with a spectral WCS: NAXIS 1,
-    or IRAF's 2-D/3-D single-aperture layouts (NAXIS2 = 1, bands along NAXIS3), with
-    CRVAL1 and a pixel step (CD1_1 or CDELT1)."""
+    """A FITS file whose primary HDU (or, when the primary is empty, first image
+    extension) is a 1-D spectrum image with a spectral WCS: NAXIS 1, or IRAF's 2-D/3-D
+    single-aperture layouts (NAXIS2 = 1, bands along NAXIS3), with CRVAL1 and a pixel step
+    (CD1_1 or CDELT1)."""
     with identify_hdulist(path, fileobj, args) as hdul:
-        if hdul is None:
-            return False
-        head = hdul[0].header
-        axes = _image_axes(head)
-        if not axes or axes[0] < 2 or (len(axes) > 1 and axes[1] != 1) or len(axes) > 3:
-            return False
-        if str(head.get("CTYPE1", "")).strip().upper().startswith("MULTISPE"):
-            return False
-        return "CRVAL1" in head and ("CDELT1" in head or "CD1_1" in head)
+        return hdul is not None and _spectrum_hdu(hdul) is not None
 
 
 @register_reader("wcs1d", identifier=wcs1d_identify, priority=5, medium="air", generic=True)
-def read_wcs1d(source: Any, *, hdu: int = 0, medium: str = "auto", band: int = 1,
+def read_wcs1d(source: Any, *, hdu: int | None = None, medium: str = "auto", band: int = 1,
                wave_unit: str | None = None) -> SpectrumSet:
     """Read a 1-D FITS image with a linear or log-linear wavelength WCS.
 
     Parameters
     ----------
     source : path, file object or HDUList
-    hdu : int
-        The HDU holding the spectrum.
+    hdu : int, optional
+        The HDU holding the spectrum; by default the primary HDU, or the first image
+        extension with a spectrum when the primary is empty.
     medium : {"auto", "air", "vacuum"}
         Medium of the file's wavelengths; "auto" reads the header (VACUUM, AIRORVAC,
         CTYPE1 AWAV/WAVE) and takes air when it says nothing (stated in ``medium_from``).
@@ -194,7 +209,8 @@ def read_wcs1d(source: Any, *, hdu: int = 0, medium: str = "auto", band: int = 1
                                wave_unit=wave_unit)
 
 
-def read_image_spectrum(source: Any, *, hdu: int = 0, medium: str = "auto", band: int = 1,
+def read_image_spectrum(source: Any, *, hdu: int | None = None, medium: str = "auto",
+                        band: int = 1,
                         wave_unit: str | None = None,
                         convention_medium: tuple[str, str] | None = None,
                         convention_unit: tuple[str, str] | None = None,
@@ -203,6 +219,8 @@ def read_image_spectrum(source: Any, *, hdu: int = 0, medium: str = "auto", band
     state none (``(value, "what documents it")``) and extra meta values."""
     name = source_name(source)
     with as_hdulist(source) as hdul:
+        if hdu is None:
+            hdu = _spectrum_hdu(hdul) or 0
         try:
             image = hdul[hdu]
         except IndexError:
@@ -244,7 +262,8 @@ def _find(names: list[str], candidates: tuple[str, ...]) -> str | None:
 
 def table1d_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
                      **kwargs: Any) -> bool:
-    """A FITS binary table with a wavelength column and a flux column (one value per row)."""
+    """A FITS binary table with a wavelength column and a flux column: one value per row,
+    or one row of vectors."""
     with identify_hdulist(path, fileobj, args) as hdul:
         if hdul is None or len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
             return False
@@ -252,7 +271,9 @@ def table1d_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
         wave, flux = _find(cols.names, _WAVE_COLUMNS), _find(cols.names, _FLUX_COLUMNS)
         if wave is None or flux is None:
             return False
-        return cols[flux].format.repeat == 1 and hdul[1].header.get("NAXIS2", 0) > 1
+        rows, repeat = hdul[1].header.get("NAXIS2", 0), cols[flux].format.repeat
+        return (repeat == 1 and rows > 1) or (rows == 1 and repeat > 1
+                                              and cols[wave].format.repeat == repeat)
 
 
 @register_reader("table1d", identifier=table1d_identify, priority=6, medium="air",
@@ -260,7 +281,8 @@ def table1d_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
 def read_table1d(source: Any, *, hdu: int = 1, medium: str = "auto",
                  wave_column: str | None = None, flux_column: str | None = None,
                  error_column: str | None = None, wave_unit: str | None = None) -> SpectrumSet:
-    """Read a spectrum stored as a FITS binary table, one row per pixel.
+    """Read a spectrum stored as a FITS binary table, one row per pixel (or one row of
+    vector columns).
 
     Column names are found case-insensitively (wavelength: wavelength, wave, lambda,
     spectral, wl, loglam (log10); flux: flux, intensity; errors: error, err, sigma,
@@ -295,7 +317,13 @@ def read_table_columns(source: Any, *, hdu: int = 1, medium: str = "auto",
             if col is None or col not in names:
                 raise ReadError(name, f"HDU {hdu} has no {what} column (columns: "
                                       f"{', '.join(names)})")
-        values = np.asarray(table.data[wcol], dtype=np.float64)
+        vectors = len(table.data) == 1 and table.columns[wcol].format.repeat > 1
+
+        def col(key: str) -> np.ndarray:
+            data = table.data[key]
+            return np.asarray(data[0] if vectors else data, dtype=np.float64).ravel()
+
+        values = col(wcol)
         if wcol.lower() == "loglam":
             values = 10.0**values
         try:
@@ -310,16 +338,16 @@ def read_table_columns(source: Any, *, hdu: int = 1, medium: str = "auto",
                                   "(TUNIT); pass wave_unit='Angstrom' (or nm, um) if you "
                                   "know it")
         wave = to_angstrom(values, unit)
-        flux = np.asarray(table.data[fcol], dtype=np.float64)
+        flux = col(fcol)
         ivar = None
         ecol = error_column or _find(names, _ERROR_COLUMNS)
         icol = _find(names, _IVAR_COLUMNS)
         if ecol is not None:
             with np.errstate(divide="ignore"):
-                ivar = 1.0 / np.asarray(table.data[ecol], dtype=np.float64) ** 2
+                ivar = 1.0 / col(ecol) ** 2
             ivar[~np.isfinite(ivar)] = 0.0
         elif icol is not None:
-            ivar = np.asarray(table.data[icol], dtype=np.float64)
+            ivar = col(icol)
         header = hdul[0].header.copy()
         header.update({k: v for k, v in table.header.items()
                        if k in ("OBJECT", "TELESCOP", "VACUUM", "AIRORVAC")})

@@ -38,7 +38,7 @@ from starlearn.io.fitsutil import (
     source_name,
 )
 from starlearn.io.registry import register_reader
-from starlearn.io.spectral_axis import check_wavelengths, header_medium, medium_meta, to_vacuum
+from starlearn.io.spectral_axis import check_wavelengths, keyword_medium, medium_meta, to_vacuum
 from starlearn.spectra import SpectrumSet
 from starlearn.units import UnitProblem, to_angstrom, wavelength_unit
 
@@ -203,11 +203,9 @@ def read_iraf_multispec(source: Any, *, band: int = 1, medium: str = "auto",
         unit_from = "WAT1_001" if unit_text else "wave_unit"
         if unit is None:
             unit, unit_from = wavelength_unit("Angstrom"), "IRAF default (Angstrom)"
-        header_med, header_from = header_medium({k: head[k] for k in ("VACUUM", "AIRORVAC")
-                                                 if k in head})
         if medium == "auto":
-            chosen, chosen_from = (header_med, header_from) if header_med else (
-                "air", "IRAF convention (arc-lamp air wavelengths)")
+            chosen, chosen_from = keyword_medium(
+                head, ("air", "IRAF convention (arc-lamp air wavelengths)"))
         elif medium in ("air", "vacuum"):
             chosen, chosen_from = medium, "medium option"
         else:

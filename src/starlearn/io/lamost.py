@@ -45,7 +45,7 @@ from starlearn.io.fitsutil import (
     source_name,
 )
 from starlearn.io.registry import register_reader
-from starlearn.io.spectral_axis import header_medium, medium_meta, to_vacuum
+from starlearn.io.spectral_axis import keyword_medium, medium_meta, to_vacuum
 from starlearn.spectra import SpectrumSet
 
 __all__ = ["lamost_lrs_identify", "lamost_mrs_identify", "read_lamost_lrs", "read_lamost_mrs"]
@@ -119,10 +119,7 @@ def _bad_pixels(andmask: np.ndarray, ormask: np.ndarray, mask_bits: str) -> np.n
 
 
 def _medium(header: Any) -> tuple[str, str]:
-    """Air or vacuum: the header's VACUUM key, else LAMOST's documented vacuum."""
-    medium, source = header_medium({k: header[k] for k in ("VACUUM", "AIRORVAC")
-                                    if k in header})
-    return (medium, source) if medium else ("vacuum", "LAMOST convention (vacuum)")
+    return keyword_medium(header, ("vacuum", "LAMOST convention (vacuum)"))
 
 
 @functools.lru_cache(maxsize=16)

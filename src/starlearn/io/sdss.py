@@ -37,7 +37,7 @@ from starlearn.io.fitsutil import (
     source_name,
 )
 from starlearn.io.registry import register_reader
-from starlearn.io.spectral_axis import header_medium, medium_meta, to_vacuum
+from starlearn.io.spectral_axis import keyword_medium, medium_meta, to_vacuum
 from starlearn.spectra import SpectrumSet
 
 __all__ = ["SPSPEC_CLASSES", "read_sdss_spec", "read_sdss_spspec", "sdss_spec_identify",
@@ -63,9 +63,7 @@ def _is_sdss(header: Any) -> bool:
 
 
 def _medium(header: Any) -> tuple[str, str]:
-    medium, source = header_medium({k: header[k] for k in ("VACUUM", "AIRORVAC")
-                                    if k in header})
-    return (medium, source) if medium else ("vacuum", "SDSS convention (vacuum)")
+    return keyword_medium(header, ("vacuum", "SDSS convention (vacuum)"))
 
 
 def sdss_spec_identify(origin: str, path: str | None, fileobj: Any, *args: Any,

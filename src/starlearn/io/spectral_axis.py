@@ -34,8 +34,8 @@ from starlearn.grid import air_to_vacuum
 from starlearn.io.fitsutil import ReadError
 from starlearn.units import UnitProblem, to_angstrom, wavelength_unit
 
-__all__ = ["SpectralAxis", "check_wavelengths", "header_medium", "is_iraf", "medium_meta",
-           "spectral_axis", "to_vacuum"]
+__all__ = ["SpectralAxis", "check_wavelengths", "header_medium", "is_iraf", "keyword_medium",
+           "medium_meta", "spectral_axis", "to_vacuum"]
 
 _NOT_WAVELENGTH = ("FREQ", "ENER", "WAVN", "VRAD", "VOPT", "ZOPT", "VELO", "BETA", "FELO",
                    "VELOCITY")
@@ -212,6 +212,14 @@ def header_medium(header: Any) -> tuple[str | None, str]:
     if ctype.startswith("WAVE") and not ctype.startswith("WAVELEN"):
         return "vacuum", "CTYPE1 = WAVE"
     return None, ""
+
+
+def keyword_medium(header: Any, convention: tuple[str, str]) -> tuple[str, str]:
+    """Air or vacuum from a header's VACUUM/AIRORVAC keywords, else ``convention``
+    (``(medium, "what documents it")``, the product's data model)."""
+    medium, source = header_medium({k: header[k] for k in ("VACUUM", "AIRORVAC")
+                                    if k in header})
+    return (medium, source) if medium else convention
 
 
 def to_vacuum(wave: np.ndarray, medium: str) -> np.ndarray:
