@@ -14,7 +14,6 @@ import numpy as np
 
 from starlearn.grid import Grid, air_to_vacuum
 from starlearn.preprocess.base import Transform, _check_number
-from starlearn.preprocess.resample import Resample
 from starlearn.preprocess.resolution import DegradeResolution
 from starlearn.spectra import SpectrumSet
 
@@ -39,8 +38,10 @@ class DomainAdapter(Transform):
     Steps, in order:
 
     1. air to vacuum wavelengths (``source_air=True``; starlearn readers already give vacuum);
-    2. Gaussian degradation from ``r_source`` to ``r_target`` (:class:`DegradeResolution`);
-    3. flux-conserving resampling onto ``target_grid`` (:class:`Resample`), if given;
+    2. Gaussian degradation from ``r_source`` to ``r_target`` and flux-conserving
+       resampling onto ``target_grid`` (if given), as one operator
+       (:class:`DegradeResolution` with ``grid``), so that the errors are right;
+    3. (the resampling is part of step 2);
     4. noise matching: each spectrum gets a target S/N (``target_snr``) and, if its own
        median S/N per pixel is higher, white Gaussian noise with
        ``sigma = level * sqrt(1/snr_target**2 - 1/snr_now**2)`` (``level`` = median |flux|)
@@ -116,9 +117,10 @@ class DomainAdapter(Transform):
     def _transform(self, spectra: SpectrumSet) -> SpectrumSet:
         if self.source_air:
             spectra = spectra.replace(wave=air_to_vacuum(spectra.wave))
-        spectra = DegradeResolution(r_in=self.r_source, r_out=self.r_target).transform(spectra)
-        if self.target_grid is not None:
-            spectra = Resample(grid=self.target_grid).transform(spectra)
+        # blur and rebinning as one operator: the errors of the pixels the blur correlates
+        # are propagated through the rebinning exactly
+        spectra = DegradeResolution(r_in=self.r_source, r_out=self.r_target,
+                                    grid=self.target_grid).transform(spectra)
         if self.target_snr is None:
             return spectra
         good = ~spectra.mask

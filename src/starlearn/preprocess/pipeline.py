@@ -26,7 +26,11 @@ class Pipeline(Transform):
     Notes
     -----
     ``to_dict()`` nests each step's own ``to_dict()`` (with its fitted state) under
-    ``params["steps"]``; the Pipeline has no state of its own. A step that needs fitting
+    ``params["steps"]``; the Pipeline has no state of its own. A
+    :class:`~starlearn.preprocess.DegradeResolution` followed directly by a
+    :class:`~starlearn.preprocess.Resample` is applied as one operator (the blur and the
+    rebinning together), which propagates the errors of the pixels the blur correlated
+    exactly; two separate steps would overstate the ivar. A step that needs fitting
     raises :class:`sklearn.exceptions.NotFittedError` from ``transform`` before ``fit``.
 
     Examples
@@ -57,20 +61,40 @@ class Pipeline(Transform):
         _check_spectra(spectra, "Pipeline")
         self._validate_params()
         out = spectra
-        for i, step in enumerate(self.steps):
-            if i < len(self.steps) - 1:
-                out = step.fit_transform(out)
+        units = self._units()
+        for i, unit in enumerate(units):
+            if i < len(units) - 1:
+                out = unit(out, fit=True)
             else:
-                step.fit(out)
+                unit(out, fit=True, last=True)
         return self
 
     def _transform(self, spectra: SpectrumSet) -> SpectrumSet:
         out = spectra
-        for step in self.steps:
-            out = step.transform(out)
+        for unit in self._units():
+            out = unit(out, fit=False)
         if out is spectra:  # an empty pipeline still returns a new object
             out = spectra.replace()
         return out
+
+    def _units(self) -> list[Any]:
+        """The steps as callables ``unit(spectra, fit, last=False)``, a DegradeResolution
+        without a grid and the Resample right after it fused into one."""
+        from starlearn.preprocess.resample import Resample
+        from starlearn.preprocess.resolution import DegradeResolution
+
+        steps, units, i = list(self.steps), [], 0
+        while i < len(steps):
+            step = steps[i]
+            after = steps[i + 1] if i + 1 < len(steps) else None
+            if (type(step) is DegradeResolution and step.grid is None
+                    and type(after) is Resample):
+                units.append(_fused(step, after))
+                i += 2
+            else:
+                units.append(_single(step))
+                i += 1
+        return units
 
     def inverse_transform(self, spectra: SpectrumSet) -> SpectrumSet:
         """Undo the steps in reverse order (every step must have ``inverse_transform``)."""
@@ -91,3 +115,28 @@ class Pipeline(Transform):
         params["steps"] = [s if isinstance(s, Transform) else transform_from_dict(s)
                            for s in params.get("steps", [])]
         return params
+
+
+def _single(step: Transform) -> Any:
+    def unit(spectra: SpectrumSet, fit: bool, last: bool = False) -> SpectrumSet:
+        if not fit:
+            return step.transform(spectra)
+        return step.fit(spectra) if last else step.fit_transform(spectra)
+
+    return unit
+
+
+def _fused(degrade: Any, resample: Any) -> Any:
+    """DegradeResolution then Resample as one operator (both are stateless: fitting them
+    only checks their parameters)."""
+    from starlearn.preprocess.resolution import DegradeResolution
+
+    def unit(spectra: SpectrumSet, fit: bool, last: bool = False) -> SpectrumSet:
+        if fit:
+            degrade.fit(spectra)
+            resample.fit(spectra)
+        params = {**degrade.get_params(), "grid": resample.grid}
+        return DegradeResolution(**params).fit(spectra).degrade(
+            spectra, resample_min_good=resample.min_good)
+
+    return unit
