@@ -20,6 +20,7 @@ Run: ``python benchmarks/regression.py [--n-train 8000 --n-test 2000]
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -103,24 +104,43 @@ def run_starlearn(model: str, paths: dict[str, Path], folder: Path,
     return result
 
 
+SNR_EDGES = (20, 30, 50, 80, 120, 200)
+
+
 def predict_in_process(model_dir: Path, test_path: Path) -> dict:
     """Prediction speed inside a running process (model loaded, data in memory, default
-    engine), without error propagation (like astroNN's ``test()``) and with the default 16
-    noise draws; best of two runs each."""
+    engine) with the model's default calibrated errors (no noise draws), and with 16
+    noise draws as the old default did; best of two runs each. Also the z spread of the
+    default errors in S/N bins of the held-out test set."""
     import starlearn as sl
+    from starlearn.evaluate.metrics import robust_sigma
 
     model = sl.load(model_dir)
     model.progress = False
     test = sl.SpectrumSet.read(test_path)
-    speeds = {}
-    for key, k in (("predict_per_second_no_mc", 0), ("predict_per_second_mc16", 16)):
+    speeds: dict = {}
+    default_k = getattr(model, "mc_samples", 0)
+    for key, k in (("predict_per_second_no_mc", default_k), ("predict_per_second_mc16", 16)):
+        if not hasattr(model, "mc_samples"):
+            continue
         model.mc_samples = k
         best = np.inf
         for _ in range(2):
             t0 = time.perf_counter()
-            model.predict(test)
+            table = model.predict(test)
             best = min(best, time.perf_counter() - t0)
         speeds[key] = len(test) / best
+        if k == default_k:
+            snr = np.asarray(test.meta["snr"])
+            bins = {}
+            for lo, hi in itertools.pairwise(SNR_EDGES):
+                sel = (snr >= lo) & (snr < hi)
+                bins[f"{lo}-{hi}"] = {"n": int(sel.sum()), **{
+                    n: robust_sigma((np.asarray(table[n])[sel] - test.label(n)[sel])
+                                    / np.asarray(table[f"{n}_err"])[sel]) for n in LABELS}}
+            speeds["z_spread_by_snr"] = bins
+    if hasattr(model, "mc_samples"):
+        model.mc_samples = default_k
     speeds["engine"] = getattr(getattr(model, "engine_", None), "name", "numpy")
     return speeds
 
@@ -218,10 +238,16 @@ def main() -> None:
             print(f"starnet vs cannon {n}: sigma {100 * gain:+.0f}%")
     for name, res in results.items():
         if "predict_per_second_mc16" in res:
-            print(f"{name}: in-process prediction {res['predict_per_second_no_mc']:.0f} "
-                  f"spectra/s without, {res['predict_per_second_mc16']:.0f} with 16 noise "
+            print(f"{name}: in-process prediction with its default errors "
+                  f"{res['predict_per_second_no_mc']:.0f} spectra/s, "
+                  f"{res['predict_per_second_mc16']:.0f} with 16 noise "
                   f"draws ({res['engine']} engine); whole evaluate command "
                   f"{res['evaluate_seconds']:.0f} s")
+        if "z_spread_by_snr" in res:
+            print(f"{name}: z spread of the default errors by S/N (held-out test set)")
+            for key, row in res["z_spread_by_snr"].items():
+                print(f"  S/N {key:>7} (n={row['n']:>4}): "
+                      + "  ".join(f"{n} {row[n]:.2f}" for n in LABELS))
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
 

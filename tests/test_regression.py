@@ -35,13 +35,13 @@ def toy_set(n: int = 700, n_pix: int = 256, snr: float = 60.0, seed: int = 0) ->
 
 @pytest.fixture(scope="module")
 def data():
-    return toy_set().split((0.8, 0.2), seed=1)
+    return toy_set(n=1400).split((0.8, 0.2), seed=1)
 
 
 @pytest.fixture(scope="module")
 def fitted(data):
     train, _ = data
-    return Regressor("starnet", epochs=25, progress=False, mc_samples=4, seed=0).fit(train)
+    return Regressor("starnet", epochs=25, progress=False, seed=0).fit(train)
 
 
 @pytest.mark.parametrize("name", model_names("regress"))
@@ -112,12 +112,53 @@ def test_refuses_another_grid(fitted, data):
 
 
 def test_errors_are_calibrated_on_held_out_data(fitted, data):
+    """On the test set, and in the figure training reports: the calibration split chose
+    neither the weights nor the epoch, and each half is measured with the calibration of
+    the other, so that figure is not 1.00 by construction."""
     _, test = data
     result = evaluate_regressor(fitted, test)
     for name in ("a", "b"):
         spread = result["calibration"][name]["z_spread"]
         assert 0.8 <= spread <= 1.25, (name, spread)
+        printed = fitted.valid_metrics_["calibration"][name]["z_spread"]
+        assert 0.8 <= printed <= 1.25 and printed != pytest.approx(1.0, abs=1e-6)
     assert result["metrics"]["a"]["r2"] > 0.9
+    assert "held out" in fitted.valid_metrics_["calibration_note"]
+
+
+def test_calibration_split_is_not_trained_on_or_used_for_early_stopping(data, monkeypatch):
+    """The spectra the errors are calibrated on are disjoint from the training rows and
+    the early-stopping set."""
+    import starlearn.estimators.regressor as module
+
+    seen = {}
+    real = module.Regressor._calibrate
+
+    def spy(self, calib, train=None):
+        seen["calib"] = set(np.asarray(calib.ids, dtype=str))
+        return real(self, calib, train)
+
+    monkeypatch.setattr(module.Regressor, "_calibrate", spy)
+    train, _ = data
+    train = train.replace(ids=[f"s{i}" for i in range(len(train))])
+    valid = train[:100]
+    Regressor("shallow-nn", epochs=2, progress=False, seed=0,
+              model_config={"hidden": [16]}).fit(train[100:], valid)
+    assert seen["calib"].isdisjoint(set(np.asarray(valid.ids, dtype=str)))
+    assert len(seen["calib"]) >= 200
+
+
+def test_mc_dropout_adds_model_uncertainty(data):
+    train, test = data
+    plain = Regressor("shallow-nn", epochs=3, progress=False, seed=0,
+                      model_config={"hidden": [64], "dropout": 0.2}).fit(train[:600])
+    mc = Regressor("shallow-nn", epochs=3, progress=False, seed=0, epistemic="mc-dropout",
+                   model_config={"hidden": [64], "dropout": 0.2}).fit(train[:600])
+    a, b = plain._predict_arrays(test[:50]), mc._predict_arrays(test[:50])
+    assert np.all(b["err_epistemic"] > 0) and np.all(a["err_epistemic"] == 0)
+    np.testing.assert_allclose(a["mean"], b["mean"])  # the means are the deterministic pass
+    with pytest.raises(ValueError, match="needs a network with dropout"):
+        Regressor("starnet", epistemic="mc-dropout", progress=False).fit(train[:100])
 
 
 def test_flags_out_of_range_and_odd_spectra(fitted, data):
@@ -188,3 +229,29 @@ def test_saliency_peaks_at_the_pixel_the_label_depends_on():
 def test_robust_sigma_of_gaussian():
     x = np.random.default_rng(0).normal(0, 2.0, 100_000)
     assert robust_sigma(x) == pytest.approx(2.0, rel=0.02)
+
+
+def test_calibration_follows_the_error_dependence_on_snr():
+    """A predicted sigma that does not follow S/N (as a head may learn it), residuals that
+    do: the noise term in 1/(S/N) makes z unit in every S/N bin, a scale alone cannot."""
+    from starlearn.estimators._common import calibrate_errors
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    snr = np.exp(rng.uniform(np.log(20), np.log(200), n))
+    head = np.full((n, 1), 0.05) * rng.uniform(0.9, 1.1, (n, 1))  # ~ constant
+    truth_sigma = np.sqrt(0.02**2 + (3.0 / snr) ** 2)  # floor + noise term
+    residual = rng.standard_normal(n) * truth_sigma
+    from starlearn.estimators._common import calibrated_error
+
+    fitted = calibrate_errors(np.zeros((n, 1)), residual[:, None], head, 1.0 / snr)
+    err = calibrated_error(fitted, head, 1.0 / snr)[:, 0]
+    for lo, hi in ((20, 40), (40, 90), (90, 200)):
+        sel = (snr >= lo) & (snr < hi)
+        assert 0.9 < robust_sigma(residual[sel] / err[sel]) < 1.1, (lo, hi)
+    no_snr = calibrate_errors(np.zeros((n, 1)), residual[:, None], head)
+    assert no_snr["noise_scale"][0] == 0
+    err_old = calibrated_error(no_snr, head, 1.0 / snr)[:, 0]
+    low, high = snr < 40, snr > 90
+    assert robust_sigma(residual[low] / err_old[low]) > 1.3
+    assert robust_sigma(residual[high] / err_old[high]) < 0.8

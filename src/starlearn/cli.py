@@ -231,7 +231,7 @@ def _load_config_file(path: Path | None) -> dict[str, object]:
 
 _TRAIN_DEFAULTS: dict[str, object] = {
     "epochs": 16, "batch_size": 64, "lr": 1e-3, "patience": 8, "scheduler": "cosine",
-    "valid_fraction": 0.1, "mc_samples": 16, "seed": 0, "device": "auto",
+    "valid_fraction": 0.1, "seed": 0, "device": "auto",
 }
 
 
@@ -265,7 +265,9 @@ _TRAIN_DEFAULTS: dict[str, object] = {
               help="Fraction of pixels masked at random while training [0].")
 @click.option("--augment-rv", type=float, default=None, help="RV jitter in km/s [0].")
 @click.option("--mc-samples", type=int, default=None,
-              help="Noise draws for error propagation at prediction [16].")
+              help="Noise draws propagating the error spectrum at prediction [0: the "
+                   "network's predicted variance, trained on noisy spectra, carries the "
+                   "noise; > 0 only for a model trained on noiseless spectra].")
 @click.option("--grid", default=None,
               help="Resample inputs onto this grid preset as part of the model.")
 @click.option("--latent", type=int, default=None,
@@ -380,7 +382,9 @@ def _train_autoencoder(model: str, data: Path, valid: Path | None, output: Path,
 def _echo_regression_summary(estimator: object) -> None:
     metrics = estimator.valid_metrics_  # type: ignore[attr-defined]
     names = estimator.label_names_  # type: ignore[attr-defined]
-    click.echo(f"validation ({metrics['metrics'][names[0]]['n']} spectra):")
+    click.echo(f"held-out calibration split ({metrics['metrics'][names[0]]['n']} spectra, "
+               "which chose neither the weights nor the epoch; z from the calibration "
+               "fitted on the other half):")
     for name in names:
         m, c = metrics["metrics"][name], metrics["calibration"][name]
         click.echo(f"  {name:>9}: sigma {m['sigma']:.4g}  robust sigma {m['robust_sigma']:.4g}"

@@ -50,8 +50,7 @@ def run_demo(output: str | Path, *, quick: bool = False, seed: int = 0, progress
     echo(f"2/4 training starnet ({n_train} spectra, up to {train_time:.0f} s) ...")
     results: dict[str, dict[str, Any]] = {}
     models: dict[str, Regressor] = {}
-    for name, kwargs in (("starnet", {"max_time": train_time, "epochs": 200,
-                                      "mc_samples": 8}),
+    for name, kwargs in (("starnet", {"max_time": train_time, "epochs": 200}),
                          ("cannon", {})):
         if name == "cannon":
             echo("3/4 training The Cannon (quadratic, same spectra) ...")

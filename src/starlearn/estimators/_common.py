@@ -88,40 +88,119 @@ def check_grid(spectra: SpectrumSet, wave: np.ndarray, what: str) -> None:
                          "the model a preprocess step")
 
 
-def calibrate_errors(true: np.ndarray, pred: np.ndarray,
-                     err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-label error scale f and intrinsic scatter s fitted on a held-out set.
+CALIBRATION_FORMS: tuple[tuple[str, ...], ...] = (
+    ("scale",), ("scatter",), ("scale", "scatter"), ("noise",), ("scale", "noise"),
+    ("noise", "scatter"), ("scale", "noise", "scatter"))
+"""The error models :func:`calibrate_errors` compares (terms added in quadrature)."""
 
-    The calibrated error is ``sqrt((f * err)**2 + s**2)``, chosen so that the z-scores
-    ``(pred - true) / error`` have unit robust spread: when the statistical errors are too
-    large (spread < 1) they are scaled down (f < 1, s = 0); when too small, an intrinsic
-    scatter is added in quadrature (f = 1, s > 0).
+
+def calibrate_errors(true: np.ndarray, pred: np.ndarray, err: np.ndarray,
+                     noise: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-label error model fitted on a held-out set: a scale, a noise term, a scatter.
+
+    The calibrated error is ``sqrt((scale * err)**2 + (noise_scale * noise)**2
+    + scatter**2)``: the statistical error ``err`` (e.g. a network's predicted sigma)
+    scaled, the first-order propagation of the input noise ``noise`` (1 / (S/N) times how
+    sensitive the label is to noise: it gives the error the dependence on S/N that a
+    predicted sigma may not have learnt) scaled, and an intrinsic scatter. Every
+    combination of the three terms (:data:`CALIBRATION_FORMS`) is fitted by maximum
+    likelihood of Gaussian residuals (residuals beyond 4 sigma left out, three rounds)
+    and scaled so that the z-scores have unit robust spread; the form with the lowest
+    Akaike criterion is kept, so that a term enters only where the data ask for it.
+
+    Parameters
+    ----------
+    true, pred, err : arrays (n, n_labels)
+    noise : array (n,) or (n, n_labels), optional
+        The first-order noise error of each spectrum (label units up to the fitted
+        factor), e.g. 1 / (median S/N per pixel); without it no noise term is used.
 
     Returns
     -------
-    (scale, scatter), each (n_labels,); scatter in label units.
+    dict of (n_labels,) arrays ``scale``, ``noise_scale``, ``scatter`` (label units).
     """
+    from scipy.optimize import minimize
+
     from starlearn.evaluate.metrics import robust_sigma
 
-    scale, scatter = np.ones(true.shape[1]), np.zeros(true.shape[1])
-    for j in range(true.shape[1]):
+    n_labels = true.shape[1]
+    out = {"scale": np.ones(n_labels), "noise_scale": np.zeros(n_labels),
+           "scatter": np.zeros(n_labels)}
+    for j in range(n_labels):
         ok = np.isfinite(true[:, j]) & np.isfinite(pred[:, j]) & np.isfinite(err[:, j])
-        r, e = pred[ok, j] - true[ok, j], np.maximum(err[ok, j], 1e-12)
+        if noise is None:
+            q = np.zeros(int(ok.sum()))
+        else:
+            qa = np.asarray(noise, dtype=np.float64)
+            q = (qa[:, j] if qa.ndim == 2 else qa)[ok]
+        use = np.isfinite(q) & (q >= 0)
+        r, e, q = (pred[ok, j] - true[ok, j])[use], np.maximum(err[ok, j], 1e-12)[use], q[use]
         if r.size < 5:
             continue
-        spread = robust_sigma(r / e)
-        if spread <= 1.0:
-            scale[j] = max(spread, 1e-3)
-            continue
-        lo, hi = 0.0, float(np.std(r)) * 2 + 1e-12
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            if robust_sigma(r / np.sqrt(e**2 + mid**2)) > 1.0:
-                lo = mid
-            else:
-                hi = mid
-        scatter[j] = hi
-    return scale, scatter
+        level = float(robust_sigma(r)) + 1e-30
+        q_level = float(np.median(q[q > 0])) if np.any(q > 0) else 0.0
+        r, e, qn = r / level, e / level, (q / q_level if q_level > 0 else q)
+        best = None
+        for form in CALIBRATION_FORMS:
+            if "noise" in form and q_level == 0:
+                continue
+            params = _fit_form(form, r, e, qn, minimize)
+            total = _form_sigma(params, e, qn)
+            spread = robust_sigma(r / total)
+            if np.isfinite(spread) and spread > 0:
+                params = {k: v * spread for k, v in params.items()}
+                total = total * spread
+            inside = np.abs(r) < 4 * total
+            aic = float(np.sum(np.log(total[inside] ** 2) + (r[inside] / total[inside]) ** 2)
+                        + 16.0 * np.sum(~inside) + 2 * len(form))
+            if best is None or aic < best[0]:
+                best = (aic, params)
+        params = best[1]
+        out["scale"][j] = params.get("scale", 0.0)
+        out["noise_scale"][j] = params.get("noise", 0.0) * level / (q_level or 1.0)
+        out["scatter"][j] = params.get("scatter", 0.0) * level
+    return out
+
+
+def _form_sigma(params: dict[str, float], e: np.ndarray, q: np.ndarray) -> np.ndarray:
+    return np.sqrt((params.get("scale", 0.0) * e) ** 2 + (params.get("noise", 0.0) * q) ** 2
+                   + params.get("scatter", 0.0) ** 2)
+
+
+def _fit_form(form: tuple[str, ...], r: np.ndarray, e: np.ndarray, q: np.ndarray,
+              minimize: Any) -> dict[str, float]:
+    """Maximum-likelihood coefficients of one error form (log-parametrised, clipped)."""
+    keep = np.ones(r.size, bool)
+    theta = np.zeros(len(form)) + np.log(0.5)
+
+    def params(t: np.ndarray) -> dict[str, float]:
+        return {k: float(np.exp(v)) for k, v in zip(form, t, strict=True)}
+
+    def nll(t: np.ndarray) -> float:
+        v = _form_sigma(params(t), e[keep], q[keep]) ** 2 + 1e-300
+        return float(np.sum(np.log(v) + r[keep] ** 2 / v))
+
+    for _ in range(3):
+        theta = minimize(nll, theta, method="Nelder-Mead",
+                         options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 2000}).x
+        keep = np.abs(r) < 4 * _form_sigma(params(theta), e, q)
+        if keep.sum() < 5:
+            keep[:] = True
+    return params(theta)
+
+
+def calibrated_error(calibration: dict[str, np.ndarray], err: np.ndarray,
+                     noise: np.ndarray) -> np.ndarray:
+    """The calibrated errors (n, n_labels) of :func:`calibrate_errors` for statistical
+    errors ``err`` (n, n_labels) and noise terms ``noise`` (n,) or (n, n_labels) (NaN:
+    infinite error where the noise term is used)."""
+    q = np.nan_to_num(np.asarray(noise, dtype=np.float64), nan=np.inf)
+    q = q[:, None] if q.ndim == 1 else q
+    g = np.asarray(calibration["noise_scale"], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        noise_term = np.where(g > 0, g * q, 0.0)
+    return np.sqrt((calibration["scale"] * err) ** 2 + noise_term**2
+                   + calibration["scatter"] ** 2)
 
 
 def novelty_distance(features: np.ndarray, mean: np.ndarray, icov: np.ndarray) -> np.ndarray:

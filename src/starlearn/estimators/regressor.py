@@ -17,6 +17,7 @@ from starlearn.artifact import write_artifact
 from starlearn.estimators._common import (
     SavedEstimator,
     calibrate_errors,
+    calibrated_error,
     epoch_callback,
     fit_checkpoint,
     fit_novelty,
@@ -31,9 +32,11 @@ from starlearn.estimators._common import (
     read_rows,
     reset_fitted,
     restore_novelty,
+    split_rows,
 )
 from starlearn.infer.engine import ENGINES
 from starlearn.models import build_model
+from starlearn.preprocess.domain import median_snr
 from starlearn.spectra import SpectrumSet
 from starlearn.train.data import FluxScaler, iterate_batches, to_tensor
 from starlearn.train.losses import masked_gaussian_nll
@@ -73,8 +76,12 @@ class Regressor(SavedEstimator):
         set, and training stops after ``patience`` epochs without a better one; ``max_time``
         in seconds).
     valid_fraction : float
-        Share of the training set held out for early stopping and error calibration when
-        ``fit`` gets no ``valid`` set (at most 5,000 spectra).
+        Share of the training set held out for early stopping when ``fit`` gets no
+        ``valid`` set (at most 5,000 spectra).
+    calib_fraction : float
+        Share of the training set held out for calibrating the errors (at least 200
+        spectra, or a quarter of a smaller set; at most 5,000): spectra that chose nothing
+        else (neither the weights nor the best epoch).
     mask_channel : bool
         Give the bad-pixel mask to the network as a second input channel.
     augment_noise : float
@@ -86,8 +93,16 @@ class Regressor(SavedEstimator):
         Standard deviation (km/s) of a random Doppler jitter applied by shifting pixels
         (rounded to whole pixels on log-uniform grids).
     mc_samples : int
-        Noise realisations per spectrum for propagating the error spectrum at prediction
-        (0 = off).
+        Noise realisations per spectrum for propagating the error spectrum at prediction.
+        0 (the default): the network's predicted variance, trained on noisy spectra,
+        already carries the noise; use > 0 only for a model trained on noiseless spectra,
+        whose head cannot have learnt it.
+    epistemic : {"none", "mc-dropout"}
+        Model uncertainty added to the head's: "mc-dropout" runs ``epistemic_samples``
+        passes with dropout on (the network needs ``model_config={"dropout": p}``, p > 0)
+        and adds the spread of their means in quadrature.
+    epistemic_samples : int
+        Passes for ``epistemic="mc-dropout"``.
     device : str
         "auto" (CUDA when present), "cpu", "cuda", ...
     engine : str
@@ -106,10 +121,23 @@ class Regressor(SavedEstimator):
         Label standardisation.
     label_min_, label_max_ : ndarray (n_labels,)
         Range of the training labels (predictions outside are flagged).
-    error_scale_, scatter_ : ndarray (n_labels,)
-        Error calibration fitted on the validation set: the reported error is
-        ``sqrt((error_scale_ * statistical error)**2 + scatter_**2)`` (scatter in label
-        units), so that validation z-scores have unit spread.
+    error_scale_, noise_scale_, scatter_ : ndarray (n_labels,)
+        Error calibration fitted on the calibration split: the reported error is
+        ``sqrt((error_scale_ * statistical error)**2 + (noise_scale_ * noise)**2
+        + scatter_**2)`` (scatter_ in label units), the statistical error being the head's
+        predicted sigma (plus the noise propagation and the epistemic spread where asked)
+        and ``noise`` the first-order noise error: 1 / (the spectrum's median S/N per
+        pixel) times ``noise_map_`` at the predicted labels; see
+        :func:`starlearn.estimators._common.calibrate_errors`.
+    noise_map_ : ndarray (n_terms, n_labels) or None
+        How input noise reaches each label, ``log(spread over noise draws x S/N)`` as a
+        quadratic in the standardised labels, measured once on the calibration split
+        (16 draws per spectrum) so that prediction needs no noise draws; None for The
+        Cannon (its errors propagate the noise) and with ``mc_samples > 0``.
+    valid_metrics_ : dict
+        Accuracy on the calibration split and the calibration measured on it out of fold
+        (each half's z-scores with the calibration fitted on the other half): an honest
+        held-out figure, not 1.00 by construction.
     wave_ : ndarray (n_pixels,)
         The wavelength grid (vacuum Angstrom) the model was trained on.
     history_ : list of dict
@@ -122,8 +150,10 @@ class Regressor(SavedEstimator):
                  weight_decay: float = 0.0, optimizer: str = "adam",
                  scheduler: str = "cosine", patience: int = 8,
                  max_time: float | None = None, valid_fraction: float = 0.1,
+                 calib_fraction: float = 0.1,
                  mask_channel: bool = False, augment_noise: float = 0.0,
-                 augment_mask: float = 0.0, augment_rv: float = 0.0, mc_samples: int = 16,
+                 augment_mask: float = 0.0, augment_rv: float = 0.0, mc_samples: int = 0,
+                 epistemic: str = "none", epistemic_samples: int = 8,
                  device: str = "auto", engine: str = "auto", seed: int = 0,
                  progress: bool = True) -> None:
         self.model = model
@@ -139,11 +169,14 @@ class Regressor(SavedEstimator):
         self.patience = patience
         self.max_time = max_time
         self.valid_fraction = valid_fraction
+        self.calib_fraction = calib_fraction
         self.mask_channel = mask_channel
         self.augment_noise = augment_noise
         self.augment_mask = augment_mask
         self.augment_rv = augment_rv
         self.mc_samples = mc_samples
+        self.epistemic = epistemic
+        self.epistemic_samples = epistemic_samples
         self.device = device
         self.engine = engine
         self.seed = seed
@@ -157,7 +190,7 @@ class Regressor(SavedEstimator):
         if self.model not in allowed:
             raise ValueError(f"Regressor: model must be one of {allowed}, got {self.model!r}")
         for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 1),
-                          ("mc_samples", 0)):
+                          ("mc_samples", 0), ("epistemic_samples", 2)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"Regressor: {name} must be an integer >= {low}, got {value!r}")
@@ -165,6 +198,17 @@ class Regressor(SavedEstimator):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"Regressor: {name} must be in [0, 1), got {value!r}")
+        if not 0.0 < self.calib_fraction < 0.5:
+            raise ValueError(f"Regressor: calib_fraction must be in (0, 0.5), got "
+                             f"{self.calib_fraction!r}")
+        if self.epistemic not in ("none", "mc-dropout"):
+            raise ValueError(f"Regressor: epistemic must be 'none' or 'mc-dropout', got "
+                             f"{self.epistemic!r}")
+        if self.epistemic == "mc-dropout" and (
+                self.model == "cannon"
+                or not float((self.model_config or {}).get("dropout", 0.0)) > 0):
+            raise ValueError("Regressor: epistemic='mc-dropout' needs a network with dropout: "
+                             "model_config={'dropout': 0.1} (or more)")
         if self.engine not in ENGINES:
             raise ValueError(f"Regressor: engine must be one of {ENGINES}, got {self.engine!r}")
         if not self.lr > 0:
@@ -180,9 +224,10 @@ class Regressor(SavedEstimator):
         """Train on ``train`` (SpectrumSet, data-set path or open data set); returns self.
 
         Without ``valid``, ``valid_fraction`` of ``train`` (a seeded random choice) is held
-        out for early stopping and for calibrating the errors. ``checkpoint``: a file where
-        the training state is saved after every epoch; when it exists (same settings and
-        data) the training resumes from it (see :mod:`starlearn.train.checkpoint`).
+        out for early stopping; ``calib_fraction`` of ``train`` is always held out for
+        calibrating the errors (it chooses nothing else). ``checkpoint``: a file where the
+        training state is saved after every epoch; when it exists (same settings and data)
+        the training resumes from it (see :mod:`starlearn.train.checkpoint`).
         """
         self._validate()
         reset_fitted(self)
@@ -191,6 +236,11 @@ class Regressor(SavedEstimator):
         data = prepare_fit_data("Regressor", train, valid, preprocess=self.preprocess,
                                 valid_fraction=self.valid_fraction, rng=rng)
         source, train_rows, valid_set = data.source, data.train_rows, data.valid
+        pool = np.arange(len(source)) if train_rows is None else train_rows
+        # at least 200 calibration spectra where the set allows (a quarter of it at most)
+        fraction = max(self.calib_fraction, min(200, pool.size // 4) / max(pool.size, 1))
+        rest, calib_part = split_rows(pool.size, fraction, rng)
+        train_rows, calib_rows = pool[rest], pool[calib_part]
         names = list(self.labels) if self.labels else list(source.label_names)
         missing = [n for n in names if n not in source.label_names]
         if not names or missing:
@@ -199,7 +249,7 @@ class Regressor(SavedEstimator):
         label_idx = [source.label_names.index(n) for n in names]
         all_labels = (source.labels if isinstance(source, SpectrumSet)
                       else source.labels())[:, label_idx].astype(np.float64)
-        train_labels = all_labels if train_rows is None else all_labels[train_rows]
+        train_labels = all_labels[train_rows]
         present = np.isfinite(train_labels)
         if not present.any(axis=0).all():
             empty = [n for n, p in zip(names, present.any(axis=0), strict=True) if not p]
@@ -211,10 +261,11 @@ class Regressor(SavedEstimator):
         self.label_std_ = np.where(std > 0, std, 1.0)
         self.label_min_ = np.nanmin(train_labels, axis=0)
         self.label_max_ = np.nanmax(train_labels, axis=0)
+        calib_set = read_rows(source, calib_rows)
         if self.model == "cannon":
-            self._fit_cannon(read_rows(source, train_rows), label_idx, valid_set)
+            self._fit_cannon(read_rows(source, train_rows), label_idx, calib_set)
             return self
-        pool = np.arange(len(source)) if train_rows is None else train_rows  # training rows
+        pool = train_rows  # the rows the network trains on
         scaler_rows = np.sort(rng.choice(pool, min(2000, pool.size), replace=False))
         self.flux_scaler_ = FluxScaler.fit(read_rows(source, scaler_rows), seed=self.seed)
         self.device_ = resolve_device(self.device)
@@ -240,11 +291,11 @@ class Regressor(SavedEstimator):
                                                               wave=self.wave_, rngs=[rng]))
         del self._label_idx
         sample = rng.choice(pool, size=min(2000, pool.size), replace=False)
-        self._calibrate(valid_set, read_rows(source, np.sort(sample)))
+        self._calibrate(calib_set, read_rows(source, np.sort(sample)))
         return self
 
     def _fit_cannon(self, train: SpectrumSet, label_idx: list[int],
-                    valid: SpectrumSet) -> None:
+                    calib: SpectrumSet) -> None:
         from starlearn.cannon import CannonModel, complete_rows
 
         rows = complete_rows(train, label_idx)
@@ -256,7 +307,7 @@ class Regressor(SavedEstimator):
         self.network_config_ = {"name": "cannon", "n_pix": int(self.wave_.size),
                                 "n_labels": len(label_idx)}
         self.history_ = []
-        self._calibrate(valid)
+        self._calibrate(calib)
 
     def _batch(self, spectra: SpectrumSet, label_idx: list[int], rng: np.random.Generator,
                augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -290,28 +341,60 @@ class Regressor(SavedEstimator):
                         mask[i, k:] = True
         return flux, mask
 
-    def _calibrate(self, valid: SpectrumSet, train: SpectrumSet | None = None) -> None:
-        """Fit the error calibration on ``valid`` and the novelty check on ``train``
-        (a sample of training spectra) and ``valid``."""
+    def _calibrate(self, calib: SpectrumSet, train: SpectrumSet | None = None) -> None:
+        """Fit the error calibration on ``calib`` (spectra that chose nothing else) and the
+        novelty check on ``train`` (a sample of training spectra) and ``calib``; measure the
+        calibration out of fold (each half with the calibration of the other)."""
         names = self.label_names_
-        idx = [valid.label_names.index(n) for n in names]
-        pred = self._predict_arrays(valid)
-        true = valid.labels[:, idx].astype(np.float64)
-        self.error_scale_, self.scatter_ = calibrate_errors(true, pred["mean"],
-                                                            pred["err_stat"])
+        idx = [calib.label_names.index(n) for n in names]
+        self.noise_map_ = None
+        if hasattr(self, "module_") and int(self.mc_samples) == 0:
+            # how input noise reaches each label, as a smooth function of the labels: the
+            # spread over noise draws on the calibration spectra (here, once, not at each
+            # prediction) times their S/N, fitted as exp(quadratic) in the predicted labels
+            draws = self._predict_arrays(calib, mc_override=_MAP_DRAWS)
+            self.noise_map_ = _fit_noise_map(
+                (draws["mean"] - self.label_mean_) / self.label_std_,
+                draws["err_noise"] / draws["inv_snr"][:, None])
+        pred = self._predict_arrays(calib)
+        true = calib.labels[:, idx].astype(np.float64)
+        self._set_calibration(calibrate_errors(true, pred["mean"], pred["err_stat"],
+                                               pred["noise"]))
         if pred["features"] is not None and train is not None:
             # feature distribution of (a sample of) the training spectra, shrunk covariance
             self.feature_mean_, self.feature_icov_, _ = fit_novelty(
                 self._predict_arrays(train, mc=False)["features"], pred["features"])
         self.novelty_threshold_ = novelty_threshold(self._novelty(pred))
-        err = self._total_error(pred["err_stat"])
         from starlearn.evaluate.metrics import calibration, regression_metrics
 
-        self.valid_metrics_ = {"metrics": regression_metrics(true, pred["mean"], names),
-                               "calibration": calibration(true, pred["mean"], err, names)}
+        self.valid_metrics_ = {
+            "metrics": regression_metrics(true, pred["mean"], names),
+            "calibration": calibration(true, pred["mean"], _out_of_fold_errors(
+                true, pred["mean"], pred["err_stat"], pred["noise"], self.seed), names),
+            "calibration_note": ("held out: the calibration split chose neither the weights "
+                                 "nor the best epoch; each half's z-scores use the error "
+                                 "calibration fitted on the other half")}
 
-    def _total_error(self, err_stat: np.ndarray) -> np.ndarray:
-        return np.sqrt((self.error_scale_ * err_stat) ** 2 + self.scatter_**2)
+    def _noise_term(self, mean: np.ndarray, inv_snr: np.ndarray) -> np.ndarray:
+        """(n, n_labels) first-order noise error at unit scale: 1/(S/N) times the noise
+        sensitivity map at the predicted labels (1/(S/N) alone without a map)."""
+        q = np.asarray(inv_snr, dtype=np.float64)[:, None]
+        noise_map = getattr(self, "noise_map_", None)
+        if noise_map is None:
+            return np.broadcast_to(q, mean.shape).copy()
+        from starlearn.cannon import design_matrix
+
+        x = np.clip((mean - self.label_mean_) / self.label_std_, -4.0, 4.0)
+        return q * np.exp(design_matrix(x) @ np.asarray(noise_map))
+
+    def _set_calibration(self, calibration: dict[str, np.ndarray]) -> None:
+        self.error_scale_ = calibration["scale"]
+        self.noise_scale_ = calibration["noise_scale"]
+        self.scatter_ = calibration["scatter"]
+
+    def _total_error(self, err_stat: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        return calibrated_error({"scale": self.error_scale_, "noise_scale": self.noise_scale_,
+                                 "scatter": self.scatter_}, err_stat, noise)
 
     def _novelty(self, pred: dict[str, Any]) -> np.ndarray:
         """How far each spectrum is from the training data: the Mahalanobis distance of
@@ -338,14 +421,17 @@ class Regressor(SavedEstimator):
         return _LabelOutputs(self.module_), example, ["mean", "log_var", "features"]
 
     def _predict_arrays(self, spectra: SpectrumSet, batch_size: int = 256,
-                        mc: bool = True) -> dict[str, Any]:
+                        mc: bool = True, mc_override: int | None = None) -> dict[str, Any]:
+        snr = median_snr(spectra, step=4)  # every 4th pixel: as good a median, 4x faster
+        inv_snr = np.divide(1.0, snr, out=np.full(snr.shape, np.nan), where=snr > 0)
         if hasattr(self, "cannon_"):
             out = self.cannon_.infer(spectra.flux, spectra.ivar)
             zeros = np.zeros_like(out["errors"])
             return {"mean": out["labels"], "err_model": zeros, "err_noise": out["errors"],
-                    "err_stat": out["errors"], "features": None, "chi2": out["chi2"]}
+                    "err_stat": out["errors"], "features": None, "chi2": out["chi2"],
+                    "inv_snr": inv_snr, "noise": self._noise_term(out["labels"], inv_snr)}
         rng = np.random.default_rng(self.seed + 1)
-        k = int(self.mc_samples) if mc else 0
+        k = (int(self.mc_samples) if mc else 0) if mc_override is None else int(mc_override)
         engine = self._get_engine(work=len(spectra) * (k + 1))
         means, aleatoric, spread, feats = [], [], [], []
         for batch, x in _prefetched(_array_batches(spectra, batch_size),
@@ -370,9 +456,37 @@ class Regressor(SavedEstimator):
         mean = np.concatenate(means) * self.label_std_ + self.label_mean_
         ale = np.concatenate(aleatoric) * self.label_std_
         prop = (np.concatenate(spread) * self.label_std_) if k > 0 else np.zeros_like(ale)
-        return {"mean": mean, "err_model": ale, "err_noise": prop,
-                "err_stat": np.sqrt(ale**2 + prop**2), "features": np.concatenate(feats),
-                "chi2": None}
+        epi = (self._dropout_spread(spectra, batch_size) * self.label_std_
+               if self.epistemic == "mc-dropout" and mc else np.zeros_like(ale))
+        return {"mean": mean, "err_model": ale, "err_noise": prop, "err_epistemic": epi,
+                "err_stat": np.sqrt(ale**2 + prop**2 + epi**2),
+                "features": np.concatenate(feats), "chi2": None, "inv_snr": inv_snr,
+                "noise": self._noise_term(mean, inv_snr)}
+
+    def _dropout_spread(self, spectra: SpectrumSet, batch_size: int) -> np.ndarray:
+        """Spread (standardised units) of the predicted means over ``epistemic_samples``
+        passes with the dropout layers on (MC dropout; torch, seeded)."""
+        from torch import nn
+
+        dropouts = [m for m in self.module_.modules() if isinstance(m, nn.Dropout)]
+        generator = torch.random.get_rng_state()
+        torch.manual_seed(self.seed + 2)
+        out = []
+        try:
+            for m in dropouts:
+                m.train()
+            with torch.no_grad():
+                for batch in _array_batches(spectra, batch_size):
+                    x = torch.as_tensor(self._network_input(batch.flux, batch.mask, batch.ivar),
+                                        device=self.device_)
+                    draws = torch.stack([self.module_(x)[0]
+                                         for _ in range(int(self.epistemic_samples))])
+                    out.append(draws.std(dim=0).cpu().numpy())
+        finally:
+            for m in dropouts:
+                m.eval()
+            torch.random.set_rng_state(generator)
+        return np.concatenate(out)
 
     def predict(self, spectra: SpectrumSet | str | PathLike) -> Table:
         """Labels with errors and flags for each spectrum.
@@ -380,7 +494,9 @@ class Regressor(SavedEstimator):
         Returns
         -------
         astropy Table: ``id``; per label ``<label>`` (mean), ``<label>_err`` (total error:
-        predicted variance, propagated error spectrum and intrinsic scatter in quadrature),
+        the network's predicted sigma, plus the propagated error spectrum and the MC-dropout
+        spread where asked, calibrated with a scale, a noise term in 1/(S/N) and an
+        intrinsic scatter in quadrature),
         ``<label>_flag`` (bits: 1 outside the training range, 2 far from the training
         data, 4 fewer than half the pixels usable); ``flags`` (OR of all).
 
@@ -391,7 +507,7 @@ class Regressor(SavedEstimator):
         """
         spectra = self._prepared_inputs(spectra)
         pred = self._predict_arrays(spectra)
-        err = self._total_error(pred["err_stat"])
+        err = self._total_error(pred["err_stat"], pred["noise"])
         far = ~(self._novelty(pred) <= self.novelty_threshold_)
         few = (~spectra.mask).mean(axis=1) < 0.5
         table = Table({"id": np.asarray(spectra.ids, dtype=str)})
@@ -422,7 +538,8 @@ class Regressor(SavedEstimator):
             "labels": {"names": self.label_names_, "mean": self.label_mean_,
                        "std": self.label_std_, "min": self.label_min_,
                        "max": self.label_max_, "scatter": self.scatter_,
-                       "error_scale": self.error_scale_},
+                       "error_scale": self.error_scale_, "noise_scale": self.noise_scale_,
+                       "noise_map": getattr(self, "noise_map_", None)},
             "flux_scaler": ({"mean": self.flux_scaler_.mean, "scale": self.flux_scaler_.scale}
                             if hasattr(self, "flux_scaler_") else None),
             "novelty": {"threshold": self.novelty_threshold_},  # arrays: in the tensors
@@ -462,6 +579,11 @@ class Regressor(SavedEstimator):
             attr = {"scatter": "scatter_", "error_scale": "error_scale_"}.get(
                 key, f"label_{key}_")
             setattr(est, attr, np.asarray(labels[key], dtype=np.float64))
+        # artifacts before the S/N term: none (their errors stay as they were calibrated)
+        n = len(est.scatter_)
+        est.noise_scale_ = np.asarray(labels.get("noise_scale", np.zeros(n)), np.float64)
+        noise_map = labels.get("noise_map")
+        est.noise_map_ = None if noise_map is None else np.asarray(noise_map, np.float64)
         est.wave_ = np.asarray(config["grid"]["wave"], dtype=np.float64)
         scaler = config.get("flux_scaler")
         if scaler is not None:
@@ -535,3 +657,39 @@ def _prefetched(items: Iterator[Any], prepare: Any) -> Iterator[tuple[Any, Any]]
             item = next(items, None)
             pending = pool.submit(prepare, item) if item is not None else None
             yield current, ready
+
+
+_MAP_DRAWS = 16
+"""Noise draws per calibration spectrum for the noise sensitivity map (at fit time only)."""
+
+
+def _fit_noise_map(x: np.ndarray, sensitivity: np.ndarray) -> np.ndarray | None:
+    """Coefficients (n_terms, n_labels) of ``log(sensitivity) = design_matrix(x) @ coef``
+    (quadratic in the standardised labels ``x``, ridge-regularised least squares), the
+    sensitivity being a label's spread over noise draws times the spectrum's S/N."""
+    from starlearn.cannon import design_matrix
+
+    ok = np.all(np.isfinite(x), axis=1) & np.all(np.isfinite(sensitivity) & (sensitivity > 0),
+                                                 axis=1)
+    if ok.sum() < 20:
+        return None
+    v = design_matrix(np.clip(x[ok], -4.0, 4.0))
+    a = v.T @ v + 1e-3 * len(v) * np.eye(v.shape[1])
+    return np.linalg.solve(a, v.T @ np.log(sensitivity[ok]))
+
+
+def _out_of_fold_errors(true: np.ndarray, pred: np.ndarray, err_stat: np.ndarray,
+                        inv_snr: np.ndarray, seed: int) -> np.ndarray:
+    """Calibrated errors of each half of a set with the calibration fitted on the other
+    half (two-fold cross-fitting): z-scores from them measure the calibration honestly."""
+    n = len(true)
+    out = np.full(err_stat.shape, np.nan)
+    if n < 10:
+        return out
+    order = np.random.default_rng([seed, 7]).permutation(n)
+    halves = (order[: n // 2], order[n // 2:])
+    for fit_on, apply_to in (halves, halves[::-1]):
+        calibration = calibrate_errors(true[fit_on], pred[fit_on], err_stat[fit_on],
+                                       inv_snr[fit_on])  # noise terms (n, n_labels)
+        out[apply_to] = calibrated_error(calibration, err_stat[apply_to], inv_snr[apply_to])
+    return out

@@ -20,12 +20,14 @@ from starlearn.spectra import SpectrumSet
 __all__ = ["DomainAdapter", "median_snr"]
 
 
-def median_snr(spectra: SpectrumSet) -> np.ndarray:
+def median_snr(spectra: SpectrumSet, step: int = 1) -> np.ndarray:
     """Median S/N per pixel of each spectrum (``|flux| * sqrt(ivar)`` over good pixels; 0 for
-    a spectrum without good pixels)."""
-    good = ~spectra.mask & (spectra.ivar > 0)
-    values = np.where(good, np.abs(spectra.flux) * np.sqrt(np.maximum(spectra.ivar, 0)),
-                      np.nan)
+    a spectrum without good pixels); ``step > 1`` takes every step-th pixel only (faster,
+    for large sets)."""
+    cols = slice(None, None, max(1, int(step)))
+    mask, ivar, flux = spectra.mask[:, cols], spectra.ivar[:, cols], spectra.flux[:, cols]
+    good = ~mask & (ivar > 0)
+    values = np.where(good, np.abs(flux) * np.sqrt(np.maximum(ivar, 0)), np.nan)
     out = np.zeros(len(spectra))
     has = good.any(axis=1)
     out[has] = np.nanmedian(values[has], axis=1)
