@@ -73,14 +73,20 @@ class RunningPercentileContinuum(_ContinuumTransform):
     smooth : int or None
         Width in pixels of the running mean applied after the percentile filter; None uses
         ``window``; 1 switches smoothing off.
+    noise_correction : bool
+        Subtract the noise's share of the percentile (see Notes).
 
     Notes
     -----
-    Stateless and per spectrum. With noise of relative size ``sigma`` the estimate is biased
-    high by about ``z_p * sigma`` (``z_p`` = 1.28 for the 90th percentile), and lines that
-    fill more than ``(100 - percentile)`` % of a window pull it down: choose ``window`` and
-    ``percentile`` for the data's S/N and line density. Works on per-spectrum wavelength
-    arrays too (only pixel indices matter).
+    Stateless and per spectrum. With noise ``sigma`` the percentile of pure continuum lies
+    ``z_p * sigma`` above it (``z_p`` = 1.28 for the 90th percentile): with
+    ``noise_correction`` (the default) that is subtracted, ``sigma`` the running median of
+    the pixels' noise ``1/sqrt(ivar)`` (ivar must then be the real noise; spectra whose
+    median S/N per pixel is below 5, such as those without errors and ivar = 1, are left
+    uncorrected). Lines that fill
+    more than ``(100 - percentile)`` % of a window pull the estimate down: choose
+    ``window`` and ``percentile`` for the data's S/N and line density. Works on
+    per-spectrum wavelength arrays too (only pixel indices matter).
 
     Examples
     --------
@@ -94,10 +100,11 @@ class RunningPercentileContinuum(_ContinuumTransform):
     """
 
     def __init__(self, *, window: int = 101, percentile: float = 90.0,
-                 smooth: int | None = None) -> None:
+                 smooth: int | None = None, noise_correction: bool = True) -> None:
         self.window = window
         self.percentile = percentile
         self.smooth = smooth
+        self.noise_correction = noise_correction
 
     def _validate_params(self) -> None:
         who = "RunningPercentileContinuum"
@@ -113,7 +120,20 @@ class RunningPercentileContinuum(_ContinuumTransform):
         """The continuum (flux units), float64 (n_spectra, n_pixels); NaN if unknown."""
         self._validate_params()
         smooth = self.window if self.smooth is None else self.smooth
-        return running_percentile_continuum(spectra.flux, ~spectra.mask,
+        cont = running_percentile_continuum(spectra.flux, ~spectra.mask,
                                             window=int(self.window),
                                             percentile=float(self.percentile),
                                             smooth=int(smooth))
+        if not self.noise_correction:
+            return cont
+        # the percentile of pure continuum plus noise sits z_p sigma above it
+        from scipy.stats import norm
+
+        good = ~spectra.mask & (spectra.ivar > 0)
+        sigma = np.where(good, 1.0 / np.sqrt(np.where(good, spectra.ivar, 1.0)), np.nan)
+        local = running_percentile_continuum(np.nan_to_num(sigma), good, window=int(self.window),
+                                             percentile=50.0, smooth=int(smooth))
+        shift = norm.ppf(float(self.percentile) / 100.0) * np.nan_to_num(local)
+        # ivar = 1 of spectra without errors is a weight, not the noise: S/N < 5 is left
+        real = np.nanmedian(np.where(good, np.abs(spectra.flux) / sigma, np.nan), axis=1) > 5
+        return np.where(real[:, None], cont - shift, cont)
