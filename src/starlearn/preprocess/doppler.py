@@ -12,7 +12,13 @@ __all__ = ["DopplerShift", "doppler_factor"]
 
 
 def doppler_factor(rv: float | np.ndarray) -> np.ndarray:
-    """Relativistic Doppler factor ``lambda_obs / lambda_rest = sqrt((1 + b) / (1 - b))``.
+    """Doppler factor ``lambda_obs / lambda_rest = 1 + rv / c``, the surveys' convention.
+
+    Survey radial velocities are defined this way: LAMOST and SDSS give ``rv = c z`` with
+    ``lambda_obs = lambda_rest (1 + z)``, and APOGEE shifts visits by ``1 + VREL / c``. (The
+    relativistic factor ``sqrt((1 + b) / (1 - b))`` differs by ``b**2 / 2``: 0.60 km/s at
+    600 km/s; a velocity measured with one and applied with the other would be off by
+    that much.)
 
     Parameters
     ----------
@@ -22,18 +28,13 @@ def doppler_factor(rv: float | np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray of float64, same shape as ``rv``.
-
-    Notes
-    -----
-    Computed as ``exp(artanh(b))`` with ``b = rv / c``, which equals the square-root form
-    and makes ``doppler_factor(v) * doppler_factor(-v) == 1`` to within rounding.
     """
-    beta = np.asarray(rv, dtype=np.float64) / C_KMS
-    return np.exp(np.arctanh(beta))
+    return 1.0 + np.asarray(rv, dtype=np.float64) / C_KMS
 
 
 class DopplerShift(Transform):
-    """Shift each spectrum's wavelengths by its radial velocity (exact relativistic formula).
+    """Shift each spectrum's wavelengths by its radial velocity (``1 + rv / c``, the surveys'
+    convention: :func:`doppler_factor`).
 
     Only the wavelength array changes; flux, ivar and mask are carried over unchanged (a
     flux density per unit wavelength changes by the same factor as the pixel widths, which
@@ -55,10 +56,11 @@ class DopplerShift(Transform):
 
     Notes
     -----
-    ``lambda_rest = lambda_obs / sqrt((1 + b) / (1 - b))`` with ``b = rv / c``
-    (:func:`doppler_factor`). The result has a per-spectrum wavelength array of shape
-    (n_spectra, n_pixels) unless the input wavelengths were shared and all velocities are
-    equal. Shifting by ``v`` and then by ``-v`` recovers the wavelengths to float64
+    ``lambda_rest = lambda_obs / (1 + rv / c)`` (:func:`doppler_factor`), as the
+    synthetic generator shifts its spectra and as the surveys define their velocities. The
+    result has a per-spectrum wavelength array of shape (n_spectra, n_pixels) unless the
+    input wavelengths were shared and all velocities are equal. A shift to rest by ``v``
+    and one from rest (``to_rest=False``) by ``v`` recover the wavelengths to float64
     rounding. Moving to the rest frame by ``rv_column`` sets that column to 0 (the spectra
     are at rest now) and adds the velocity removed to ``<rv_column>_removed``, so that a
     saved pipeline applied again to spectra shifted earlier (packed windows, ``ingest
@@ -120,7 +122,7 @@ class DopplerShift(Transform):
 
     def _transform(self, spectra: SpectrumSet) -> SpectrumSet:
         rv = self.velocities(spectra)
-        factor = doppler_factor(-rv if self.to_rest else rv)
+        factor = 1.0 / doppler_factor(rv) if self.to_rest else doppler_factor(rv)
         if spectra.shared_wave and (len(rv) == 0 or np.all(rv == rv[0])):
             wave = spectra.wave * factor[0] if len(rv) else spectra.wave
         else:
