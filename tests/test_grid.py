@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 from starlearn import PRESETS, Grid, air_to_vacuum, get_grid, vacuum_to_air
 from starlearn.grid import find_preset
@@ -84,3 +84,18 @@ def test_air_vacuum_conversion():
     assert_allclose(vacuum_to_air(air_to_vacuum(wave)), wave, atol=1e-8)
     assert np.all(air_to_vacuum(wave) > wave)
     assert_allclose(air_to_vacuum(1500.0), 1500.0)
+
+
+def test_air_vacuum_conversion_has_no_jump_at_2000_angstrom():
+    """The switch from vacuum (below) to air (above) 2,000 A jumped 0.65 A; now it is
+    continuous, monotonic, exact to Morton (2000) above 2,000 A and invertible everywhere."""
+    vac = np.linspace(1800.0, 2200.0, 400_001)             # 0.001 A steps
+    air = vacuum_to_air(vac)
+    step = np.diff(air)
+    assert step.min() > 0.98e-3 and step.max() < 1.02e-3    # no jump, no fold
+    above = vac >= 2000.0
+    s2 = (1e4 / vac[above]) ** 2
+    n = 1 + 8.34254e-5 + 2.406147e-2 / (130.0 - s2) + 1.5998e-4 / (38.9 - s2)
+    assert_allclose(air[above], vac[above] / n, rtol=1e-15)
+    assert_array_equal(air[vac <= 1900.0], vac[vac <= 1900.0])
+    assert_allclose(air_to_vacuum(air), vac, atol=1e-8)

@@ -211,23 +211,44 @@ def _refractive_index_air(vacuum_wave: np.ndarray) -> np.ndarray:
     return 1 + 8.34254e-5 + 2.406147e-2 / (130.0 - s2) + 1.5998e-4 / (38.9 - s2)
 
 
+_TAPER_START = 1900.0   # Angstrom: vacuum = air below here
+_TAPER_END = 2000.0     # Angstrom: Morton (2000) in full from here up
+
+
+def _air_refractivity(vacuum_wave: np.ndarray) -> np.ndarray:
+    """``n - 1`` of standard air, tapered to 0 between 2,000 and 1,900 Angstrom (vacuum).
+
+    The IAU quotes air wavelengths above 2,000 Angstrom and vacuum ones below. Switching
+    abruptly would make the conversion jump by 0.65 Angstrom at 2,000 Angstrom (two spectra
+    that straddle it would get a gap or an overlap); a smoothstep over the 100 Angstrom
+    below keeps it continuous and monotonic (slope >= 0.99) and leaves every wavelength
+    above 2,000 Angstrom on the standard formula.
+    """
+    wave = np.maximum(np.asarray(vacuum_wave, dtype=np.float64), _TAPER_START)
+    x = np.clip((wave - _TAPER_START) / (_TAPER_END - _TAPER_START), 0.0, 1.0)
+    return (_refractive_index_air(wave) - 1.0) * x * x * (3.0 - 2.0 * x)
+
+
 def vacuum_to_air(wave: Any) -> np.ndarray:
     """Convert vacuum wavelengths (Angstrom) to standard-air wavelengths (Angstrom).
 
-    Valid above 2,000 Angstrom (below, air and vacuum are taken equal, as the IAU does).
+    Morton (2000) above 2,000 Angstrom; below 1,900 Angstrom air and vacuum are taken
+    equal, as the IAU does, and in between the refractivity is tapered smoothly to 0 so
+    that the conversion has no jump (:func:`_air_refractivity`).
     """
     wave = np.asarray(wave, dtype=np.float64)
-    return np.where(wave > 2000.0, wave / _refractive_index_air(np.maximum(wave, 2000.0)), wave)
+    return wave / (1.0 + _air_refractivity(wave))
 
 
 def air_to_vacuum(wave: Any) -> np.ndarray:
     """Convert standard-air wavelengths (Angstrom) to vacuum wavelengths (Angstrom).
 
-    Inverts :func:`vacuum_to_air` by Newton iteration, so that the round trip is exact to
-    better than 1e-8 Angstrom.
+    Inverts :func:`vacuum_to_air` by fixed-point iteration, so that the round trip is exact
+    to better than 1e-8 Angstrom at every wavelength, across the 1,900-2,000 Angstrom taper
+    too.
     """
     air = np.asarray(wave, dtype=np.float64)
-    vac = air * _refractive_index_air(np.maximum(air, 2000.0))
-    for _ in range(4):
+    vac = air * (1.0 + _air_refractivity(air))
+    for _ in range(6):
         vac = vac - (vacuum_to_air(vac) - air)
-    return np.where(air > 2000.0, vac, air)
+    return vac
