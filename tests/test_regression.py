@@ -201,6 +201,30 @@ def test_cannon_recovers_labels_of_noiseless_quadratic_spectra():
     assert_allclose(result["labels"], test_labels, atol=1e-4)
 
 
+def test_cannon_fits_the_intrinsic_scatter_continuously():
+    """s is the maximum-likelihood scatter per pixel, not the nearest of a 0.25 dex grid in
+    s**2 (which put it up to 15 % off)."""
+    rng = np.random.default_rng(1)
+    n, k, n_pix = 4000, 2, 60
+    labels = rng.normal(size=(n, k)) * [300, 0.5] + [5000, 3.0]
+    theta = rng.normal(0, 0.05, (n_pix, 6))
+    theta[:, 0] = 1
+    # true s halfway (in log) between grid values, where quantisation is worst
+    s_true = 10 ** rng.uniform(-2.6, -1.2, n_pix)
+    sigma = 0.002
+    flux = (design_matrix((labels - labels.mean(0)) / labels.std(0)) @ theta.T
+            + rng.normal(size=(n, n_pix)) * np.hypot(sigma, s_true))
+    model = CannonModel().fit(flux, np.full(flux.shape, sigma**-2), labels)
+    ratio = np.sqrt(model.s2_) / s_true
+    assert np.median(np.abs(ratio - 1)) < 0.02
+    assert np.max(np.abs(ratio - 1)) < 0.06
+    # and it is where the likelihood's derivative vanishes
+    resid = flux - design_matrix((labels - labels.mean(0)) / labels.std(0)) @ model.theta_.T
+    total = sigma**2 + model.s2_
+    grad = (1 / total - resid**2 / total**2).sum(0) * total / n
+    assert np.max(np.abs(grad)) < 1e-4
+
+
 def test_cannon_through_the_regressor_interface(data, tmp_path):
     train, test = data
     reg = Regressor("cannon", progress=False).fit(train)
