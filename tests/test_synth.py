@@ -345,3 +345,24 @@ def test_lamost_files_round_trip_through_the_reader(tmp_path):
         good = ~spectra.mask[i]
         assert np.allclose(back.flux[0][good], spectra.flux[i][good], rtol=1e-6)
         assert back.meta["rv"][0] == pytest.approx(spectra.meta["rv"][i], abs=1e-3)
+
+
+def test_hydrogen_wavelengths_are_the_measured_ones():
+    """H lines sit at the measured (fine-structure-weighted) wavelengths; the Bohr formula
+    put H-alpha 0.082 A (3.7 km/s) too red."""
+    from starlearn.synth.linelist import (
+        MEASURED_HYDROGEN,
+        hydrogen_level,
+        hydrogen_lines,
+        hydrogen_wavelength,
+    )
+    hyd = hydrogen_lines()
+    halpha = hyd.wave[(hyd.lower == 2) & (hyd.upper == 3)][0]
+    assert abs(halpha - 6564.614) < 1e-3
+    # the level centroids used for the other lines reproduce every measured line
+    for (lo, up), measured in MEASURED_HYDROGEN.items():
+        centroid = 1e8 / (hydrogen_level(up) - hydrogen_level(lo))
+        assert abs(centroid - measured) / measured * 299_792.458 < 0.7   # km/s
+    # Brackett 11 (APOGEE) and the series limit ordering
+    assert abs(hydrogen_wavelength(4, 11) - 16811.13) < 0.02
+    assert np.all(np.diff(hyd.wave[hyd.lower == 4]) < 0)

@@ -276,7 +276,7 @@ def _model(survey: str) -> _Model:
     # ---- emission lines (Balmer), positions in fine pixels
     emission = []
     for upper, amp in _EMISSION_LINES:
-        lam = 1e8 / (ll.R_HYDROGEN * (0.25 - 1.0 / upper**2))
+        lam = ll.hydrogen_wavelength(2, upper)
         x = (np.log(lam) - ln_lo) / dln
         if 0 < x < n:
             emission.append((float(x), amp))

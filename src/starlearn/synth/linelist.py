@@ -5,8 +5,12 @@ Four sources, all returned in **vacuum** Angstrom:
 * ``data/linelist.csv``: strong and diagnostic atomic lines with literature wavelengths
   (air, converted with :func:`starlearn.grid.air_to_vacuum`), excitation potentials, log gf
   and damping constants (see the file header for sources);
-* hydrogen: Balmer, Paschen and Brackett series from the Rydberg formula
-  (R_H = 109,677.583 cm^-1), oscillator strengths from NIST (Wiese & Fuhr 2009, JPCRD 38,
+* hydrogen: Balmer, Paschen and Brackett series at measured wavelengths (NIST vacuum
+  values, as in the SDSS line list, for H-alpha to H8) and elsewhere at the centroid of the
+  fine-structure levels (Rydberg formula with the reduced-mass R_H = 109,677.583 cm^-1 plus
+  the Dirac fine-structure term, weighted by statistical weight: within 0.014 A of the
+  measured Balmer lines, where the Bohr formula is 0.04-0.08 A, 3-3.8 km/s, too red);
+  oscillator strengths from NIST (Wiese & Fuhr 2009, JPCRD 38,
   565) for the lowest Balmer lines and Kramers' formula times a Gaunt factor 0.87 above;
 * molecules: every rotational line of the main bands of CO (second overtone, H band), OH
   (first overtone, H band), CN (red A-X and violet B-X systems), CH (A-X, the G band) and
@@ -33,7 +37,7 @@ from starlearn.grid import air_to_vacuum
 from starlearn.synth import physics as ph
 
 __all__ = ["HydrogenLines", "LineList", "atomic_lines", "full_linelist", "hydrogen_lines",
-           "molecular_lines"]
+           "hydrogen_wavelength", "molecular_lines"]
 
 FOREST_SEED = 20_240_521
 """Fixed seed of the weak-line forest (never changes with the user's seed)."""
@@ -156,17 +160,45 @@ def _kramers_f(lower: int, upper: int) -> float:
             / (1.0 / lower**2 - 1.0 / upper**2) ** 3)
 
 
+FINE_STRUCTURE = 7.2973525693e-3
+"""Fine-structure constant alpha (CODATA 2018)."""
+
+MEASURED_HYDROGEN = {(2, 3): 6564.614, (2, 4): 4862.683, (2, 5): 4341.684, (2, 6): 4102.892,
+                     (2, 7): 3971.195, (2, 8): 3890.151}
+"""Measured vacuum wavelengths (A) of H-alpha to H8 (NIST ASD, gf-weighted over the
+fine-structure components; the values of the SDSS line list)."""
+
+
+def hydrogen_level(n: int) -> float:
+    """Term value (cm^-1, negative = bound) of hydrogen level ``n``: the statistical-weight
+    centroid of its fine-structure levels, ``-R_H / n^2 - R_H alpha^2 / n^3 (1 / (j + 1/2)
+    - 3 / (4 n))`` (Dirac, to order alpha^2; the Lamb shift is < 0.01 cm^-1)."""
+    j = np.arange(0.5, n, 1.0)
+    # states of given j: the l = j - 1/2 and l = j + 1/2 (< n) levels, 2j + 1 each
+    g = (2 * j + 1) * ((j - 0.5 < n).astype(float) + (j + 0.5 < n))
+    term = -R_HYDROGEN / n**2 - R_HYDROGEN * FINE_STRUCTURE**2 / n**3 * (1 / (j + 0.5)
+                                                                        - 0.75 / n)
+    return float((g * term).sum() / g.sum())
+
+
+def hydrogen_wavelength(lower: int, upper: int) -> float:
+    """Vacuum wavelength (A) of the hydrogen line ``upper -> lower``: measured where
+    :data:`MEASURED_HYDROGEN` has it, else from :func:`hydrogen_level`."""
+    if (lower, upper) in MEASURED_HYDROGEN:
+        return MEASURED_HYDROGEN[(lower, upper)]
+    return 1e8 / (hydrogen_level(upper) - hydrogen_level(lower))
+
+
 @lru_cache(maxsize=1)
 def hydrogen_lines() -> HydrogenLines:
     """Balmer (n = 3-22 -> 2), Paschen (7-26 -> 3) and Brackett (10-30 -> 4) lines."""
     rows = []
     for lower, uppers in ((2, range(3, 23)), (3, range(7, 27)), (4, range(10, 31))):
         for upper in uppers:
-            sigma = R_HYDROGEN * (1.0 / lower**2 - 1.0 / upper**2)
             f = _BALMER_F[upper] if lower == 2 and upper in _BALMER_F else _kramers_f(lower,
                                                                                         upper)
-            rows.append((lower, upper, 1e8 / sigma, np.log10(2 * lower**2 * f),
-                         13.598 * (1.0 - 1.0 / lower**2)))
+            rows.append((lower, upper, hydrogen_wavelength(lower, upper),
+                         np.log10(2 * lower**2 * f), 13.598 * (1.0 - 1.0 / lower**2)))
     arr = np.array(rows)
     return HydrogenLines(lower=arr[:, 0].astype(int), upper=arr[:, 1].astype(int),
                          wave=arr[:, 2], log_gf=arr[:, 3], chi=arr[:, 4])
