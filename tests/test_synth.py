@@ -366,3 +366,15 @@ def test_hydrogen_wavelengths_are_the_measured_ones():
     # Brackett 11 (APOGEE) and the series limit ordering
     assert abs(hydrogen_wavelength(4, 11) - 16811.13) < 0.02
     assert np.all(np.diff(hyd.wave[hyd.lower == 4]) < 0)
+
+
+def test_molecular_band_origins_are_the_measured_ones():
+    """CO and OH vibrational levels from the full Dunham series: the CO 3-0 origin is the
+    laboratory 6,350.44 cm^-1 and the OH fundamental 3,569.6 cm^-1 (without omega_e y_e
+    they were 0.45 and 1.6 cm^-1 low, and the error grows as v^3 up the ladder)."""
+    from starlearn.synth.linelist import _STATES
+    co, oh = _STATES["CO X"], _STATES["OH X"]
+    assert abs(co.g(3) - co.g(0) - 6350.436) < 0.02
+    assert abs(co.g(1) - co.g(0) - 2143.271) < 0.02     # CO fundamental
+    assert abs(oh.g(1) - oh.g(0) - 3569.64) < 0.1
+    assert abs(co.b(0) - 1.92253) < 1e-4

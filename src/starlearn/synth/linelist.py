@@ -14,10 +14,12 @@ Four sources, all returned in **vacuum** Angstrom:
   565) for the lowest Balmer lines and Kramers' formula times a Gaunt factor 0.87 above;
 * molecules: every rotational line of the main bands of CO (second overtone, H band), OH
   (first overtone, H band), CN (red A-X and violet B-X systems), CH (A-X, the G band) and
-  MgH (A-X), computed from Dunham-type term values with Hill-Van Vleck spin-orbit
-  splitting (constants from Huber & Herzberg 1979). Positions are accurate to a few
-  Angstrom, enough to place the band heads and line patterns where the surveys see them;
-  band strengths are scaled to give realistic depths;
+  MgH (A-X), computed from Dunham term values with Hill-Van Vleck spin-orbit splitting.
+  CO uses the laboratory Dunham coefficients of Guelachvili et al. (1983) and OH the full
+  vibrational series of Huber & Herzberg (1979) (with omega_e y_e and omega_e z_e; D_v
+  from the Pekeris relation): CO band heads land within 0.2 A of those of a real APOGEE
+  giant. CN, CH and MgH keep Huber & Herzberg's omega_e, omega_e x_e, B_e, alpha_e, D_e
+  (positions to a few Angstrom). Band strengths are scaled to give realistic depths;
 * a forest of weak metal lines drawn once with a fixed internal seed (identical on every
   call and in every process), with species drawn from the elements of each range and
   log gf set so that, in the Sun, their central optical depths follow a fixed
@@ -205,18 +207,73 @@ def hydrogen_lines() -> HydrogenLines:
 
 
 # ------------------------------------------------------------------------------ molecules
-# Electronic states: (T_e, omega_e, omega_e x_e, B_e, alpha_e, D_e, A_spin-orbit, Lambda)
-# in cm^-1 (Huber & Herzberg 1979).
+@dataclass(frozen=True)
+class _State:
+    """An electronic state: term energy ``t_e`` (cm^-1), Dunham coefficients
+    ``E(v, J) = sum Y_kl (v + 1/2)^k [J (J + 1)]^l`` (cm^-1, keyed by (k, l)), spin-orbit
+    constant ``a_so`` (cm^-1) and Lambda."""
+
+    t_e: float
+    dunham: dict
+    a_so: float = 0.0
+    lam: int = 0
+
+    def _series(self, l_power: int, v: int) -> float:
+        return float(sum(c * (v + 0.5) ** k for (k, ll_), c in self.dunham.items()
+                         if ll_ == l_power))
+
+    def g(self, v: int) -> float:
+        """Vibrational term G(v) (cm^-1)."""
+        return self._series(0, v)
+
+    def b(self, v: int) -> float:
+        """Rotational constant B_v (cm^-1)."""
+        return self._series(1, v)
+
+    def d(self, v: int) -> float:
+        """Centrifugal distortion D_v (cm^-1, positive)."""
+        return -self._series(2, v)
+
+    def h(self, v: int) -> float:
+        """Sextic distortion H_v (cm^-1)."""
+        return self._series(3, v)
+
+
+def _simple(t_e: float, w_e: float, wx_e: float, b_e: float, alpha_e: float, d_e: float,
+            a_so: float = 0.0, lam: int = 0) -> _State:
+    """A state from the usual omega_e, omega_e x_e, B_e, alpha_e, D_e (Huber & Herzberg)."""
+    return _State(t_e, {(1, 0): w_e, (2, 0): -wx_e, (0, 1): b_e, (1, 1): -alpha_e,
+                        (0, 2): -d_e}, a_so, lam)
+
+
+# CO X 1Sigma+: the Dunham coefficients of Guelachvili et al. (1983, J. Mol. Spectrosc. 98,
+# 64), from laboratory lines up to v = 40; they give the measured band origins (3-0:
+# 6350.440 cm^-1) and the band heads of the second overtone that APOGEE sees (6-3 at
+# 16,188.9 A vacuum). OH X 2Pi: omega_e y_e, omega_e z_e, gamma_e and the higher terms of
+# Huber & Herzberg (1979) / the NIST diatomic tables, with them the first-overtone band
+# origins agree with the measured ones (1-0: 3569.6 cm^-1). Without the omega_e y_e term
+# (as before) OH lines landed 15-136 A and CO heads 1-17 A too red. The other states keep
+# Huber & Herzberg's omega_e, omega_e x_e, B_e, alpha_e and D_e (band positions to a few A).
 _STATES = {
-    "CO X": (0.0, 2169.81358, 13.28831, 1.93128, 0.017504, 6.12e-6, 0.0, 0),
-    "OH X": (0.0, 3737.761, 84.8813, 18.9108, 0.7242, 1.94e-3, -139.21, 1),
-    "CN X": (0.0, 2068.59, 13.087, 1.8997, 0.01736, 6.4e-6, 0.0, 0),
-    "CN A": (9245.28, 1812.56, 12.60, 1.7151, 0.01708, 6.0e-6, -52.6, 1),
-    "CN B": (25752.0, 2163.9, 20.2, 1.9730, 0.023, 6.6e-6, 0.0, 0),
-    "CH X": (0.0, 2858.5, 63.02, 14.457, 0.534, 1.45e-3, 28.0, 1),
-    "CH A": (23189.8, 2930.7, 96.65, 14.934, 0.697, 1.55e-3, -1.1, 2),
-    "MgH X": (0.0, 1495.20, 31.889, 5.8257, 0.1859, 3.5e-4, 0.0, 0),
-    "MgH A": (19286.4, 1598.0, 32.0, 6.1913, 0.2634, 3.6e-4, 35.0, 1),
+    "CO X": _State(0.0, {
+        (1, 0): 2169.813079, (2, 0): -13.28790587, (3, 0): 1.041444739e-2,
+        (4, 0): 6.921598529e-5, (5, 0): 1.657890319e-7, (6, 0): 2.466226718e-9,
+        (7, 0): -8.630071431e-10, (8, 0): 1.261536024e-11,
+        (0, 1): 1.931280862, (1, 1): -1.750410135e-2, (2, 1): 5.422101371e-7,
+        (3, 1): 1.311844382e-8, (4, 1): 1.401093703e-9,
+        (0, 2): -6.120747566e-6, (1, 2): 9.449843093e-10, (2, 2): -1.430768382e-10,
+        (0, 3): 5.335386989e-12}),
+    "OH X": _State(0.0, {
+        (1, 0): 3737.761, (2, 0): -84.8813, (3, 0): 0.540, (4, 0): -0.028,
+        (0, 1): 18.910, (1, 1): -0.7242, (2, 1): 0.0171, (3, 1): -0.0008,
+        (0, 2): -1.938e-3, (1, 2): 4.25e-5}, -139.21, 1),
+    "CN X": _simple(0.0, 2068.59, 13.087, 1.8997, 0.01736, 6.4e-6),
+    "CN A": _simple(9245.28, 1812.56, 12.60, 1.7151, 0.01708, 6.0e-6, -52.6, 1),
+    "CN B": _simple(25752.0, 2163.9, 20.2, 1.9730, 0.023, 6.6e-6),
+    "CH X": _simple(0.0, 2858.5, 63.02, 14.457, 0.534, 1.45e-3, 28.0, 1),
+    "CH A": _simple(23189.8, 2930.7, 96.65, 14.934, 0.697, 1.55e-3, -1.1, 2),
+    "MgH X": _simple(0.0, 1495.20, 31.889, 5.8257, 0.1859, 3.5e-4),
+    "MgH A": _simple(19286.4, 1598.0, 32.0, 6.1913, 0.2634, 3.6e-4, 35.0, 1),
 }
 
 # Bands: molecule, upper state, lower state, list of (v', v''), log10 band f value,
@@ -235,29 +292,28 @@ _BANDS = [
 ]
 
 
-def _g(state: tuple, v: int) -> float:
-    _, w, wx = state[:3]
-    return w * (v + 0.5) - wx * (v + 0.5) ** 2
+def _g(state: _State, v: int) -> float:
+    return state.g(v)
 
 
-def _rot(state: tuple, v: int, j: np.ndarray, component: int) -> np.ndarray:
+def _rot(state: _State, v: int, j: np.ndarray, component: int) -> np.ndarray:
     """Rotational term values (cm^-1) of a vibrational level, J array, spin component."""
-    _, _, _, b_e, alpha, d, a_so, lam = state
-    b = b_e - alpha * (v + 0.5)
+    b, d, lam = state.b(v), state.d(v), state.lam
     if lam == 0:   # 1Sigma: N = J; 2Sigma: N = J -/+ 1/2 for the F1 / F2 components
         n = j if component == 0 else (j - 0.5 if component == 1 else j + 0.5)
-        return b * n * (n + 1) - d * (n * (n + 1)) ** 2
-    y = a_so / b
+        nn = n * (n + 1)
+        return b * nn - d * nn**2 + state.h(v) * nn**3
+    y = state.a_so / b
     x = (j + 0.5) ** 2
     root = np.sqrt(np.maximum(4 * x + y * (y - 4) * lam**2, 0.0))
     sign = -1.0 if component == 1 else 1.0
     return b * (x - lam**2 + sign * 0.5 * root) - d * x**2
 
 
-def _band_lines(upper: tuple, lower: tuple, vu: int, vl: int, jmax: int, doublet: bool,
+def _band_lines(upper: _State, lower: _State, vu: int, vl: int, jmax: int, doublet: bool,
                 lambda_doubling: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Wavenumbers (cm^-1), lower-level energies (cm^-1) and Hoenl-London factors."""
-    lam_u, lam_l = upper[7], lower[7]
+    lam_u, lam_l = upper.lam, lower.lam
     half = 0.5 if (doublet or lam_u or lam_l) else 0.0
     components = (1, 2) if doublet else (0,)
     branches = [(-1, "P"), (1, "R")]
@@ -273,7 +329,7 @@ def _band_lines(upper: tuple, lower: tuple, vu: int, vl: int, jmax: int, doublet
         for dj, name in branches:
             ju = jl + dj
             ok = ju >= lam_u + half
-            f_u = upper[0] + _g(upper, vu) + _rot(upper, vu, ju[ok], comp)
+            f_u = upper.t_e + _g(upper, vu) + _rot(upper, vu, ju[ok], comp)
             s = {"P": jl[ok], "R": jl[ok] + 1, "Q": 2 * jl[ok] + 1}[name]
             if lam_u != lam_l:
                 s = s / 2.0
