@@ -378,3 +378,22 @@ def test_molecular_band_origins_are_the_measured_ones():
     assert abs(co.g(1) - co.g(0) - 2143.271) < 0.02     # CO fundamental
     assert abs(oh.g(1) - oh.g(0) - 3569.64) < 0.1
     assert abs(co.b(0) - 1.92253) < 1e-4
+
+
+def test_molecular_bands_fade_out_instead_of_ending_in_a_step():
+    """Each band runs up in J until its lines are invisible (or the molecule dissociates):
+    the 1 % highest-excitation lines of CO, OH, CN and CH have central optical depth < 0.1
+    in cool giants and dwarfs (a fixed J cut left CO lines of optical depth 1 and the CH
+    G band ending in a step at 4,420 A)."""
+    from starlearn.synth import physics as ph
+    from starlearn.synth.linelist import molecular_lines
+    lines = molecular_lines()
+    for teff, logg in ((3600.0, 0.8), (4000.0, 4.7), (4600.0, 2.0)):
+        log_eps = ph.A_SUN[None, :] + 0.4
+        log_eps[0, :2] = ph.A_SUN[:2]                      # H and He
+        atm = ph.atmosphere(np.array([teff]), np.array([logg]), log_eps, tau=0.67)
+        for mol in ("CO", "OH", "CN", "CH"):
+            band = lines.select(lines.source == mol)
+            top = band.select(band.chi > np.percentile(band.chi, 99))
+            log_tau = ph.line_log_strength_single(atm, top, vmicro=1.0)
+            assert log_tau.max() < -1.0, (mol, teff, logg, log_tau.max())

@@ -277,19 +277,35 @@ _STATES = {
 }
 
 # Bands: molecule, upper state, lower state, list of (v', v''), log10 band f value,
-# J_max, spin doublet (two sub-bands) and Lambda doubling (cm^-1 per J) for OH.
+# spin doublet (two sub-bands) and Lambda doubling (cm^-1 per J) for OH. Every band runs
+# up to the J where the lower level's rotational energy reaches E_ROT_MAX or the
+# molecule's dissociation energy (a band cut off at a fixed J where its lines are still
+# visible would end in an artificial step, as the CH G band did at 4,420 A).
 _BANDS = [
-    ("CO", "CO X", "CO X", [(v + 3, v) for v in range(0, 8)], -8.4, 95, False, 0.0),
-    ("OH", "OH X", "OH X", [(v + 2, v) for v in range(0, 5)], -5.05, 30, True, 0.08),
-    ("CN", "CN A", "CN X", [(v - 1, v) for v in range(1, 7)], -3.05, 75, True, 0.0),
-    ("CN", "CN A", "CN X", [(v + 1, v) for v in range(0, 5)], -2.75, 75, True, 0.0),
-    ("CN", "CN A", "CN X", [(v + 2, v) for v in range(0, 5)], -3.2, 75, True, 0.0),
-    ("CN", "CN A", "CN X", [(v + 3, v) for v in range(0, 4)], -3.8, 75, True, 0.0),
-    ("CN", "CN B", "CN X", [(v, v) for v in range(0, 4)], -1.55, 75, False, 0.0),
-    ("CN", "CN B", "CN X", [(v, v + 1) for v in range(0, 4)], -2.25, 75, False, 0.0),
-    ("CH", "CH A", "CH X", [(0, 0), (1, 1), (2, 2)], -1.75, 32, True, 0.0),
-    ("MgH", "MgH A", "MgH X", [(0, 0), (1, 1), (0, 1)], -1.55, 55, True, 0.0),
+    ("CO", "CO X", "CO X", [(v + 3, v) for v in range(0, 8)], -8.4, False, 0.0),
+    ("OH", "OH X", "OH X", [(v + 2, v) for v in range(0, 5)], -5.05, True, 0.08),
+    ("CN", "CN A", "CN X", [(v - 1, v) for v in range(1, 7)], -3.05, True, 0.0),
+    ("CN", "CN A", "CN X", [(v + 1, v) for v in range(0, 5)], -2.75, True, 0.0),
+    ("CN", "CN A", "CN X", [(v + 2, v) for v in range(0, 5)], -3.2, True, 0.0),
+    ("CN", "CN A", "CN X", [(v + 3, v) for v in range(0, 4)], -3.8, True, 0.0),
+    ("CN", "CN B", "CN X", [(v, v) for v in range(0, 4)], -1.55, False, 0.0),
+    ("CN", "CN B", "CN X", [(v, v + 1) for v in range(0, 4)], -2.25, False, 0.0),
+    ("CH", "CH A", "CH X", [(0, 0), (1, 1), (2, 2)], -1.75, True, 0.0),
+    ("MgH", "MgH A", "MgH X", [(0, 0), (1, 1), (0, 1)], -1.55, True, 0.0),
 ]
+
+E_ROT_MAX = 40_000.0
+"""Largest lower-level rotational energy (cm^-1) of the molecular lines: 10 kT at 5,750 K,
+where the Boltzmann factor (4.5e-5) leaves even the strongest bands' lines invisible."""
+
+
+def _j_max(state: _State, v: int, molecule: str) -> int:
+    """Highest J of the lower level (v, J) below E_ROT_MAX and the dissociation energy."""
+    cap = min(E_ROT_MAX, ph.MOLECULES[molecule][0] * ph.EV_CM - state.g(v) + state.g(0))
+    j = np.arange(0, 400) + (0.5 if state.lam else 0.0)
+    e = _rot(state, v, j, 1 if state.lam else 0) - _rot(state, v, j[:1], 1 if state.lam else 0)
+    rising = np.concatenate([[True], np.diff(e) > 0])
+    return int(np.nonzero((e < cap) & np.cumprod(rising).astype(bool))[0][-1])
 
 
 def _g(state: _State, v: int) -> float:
@@ -348,8 +364,9 @@ def _band_lines(upper: _State, lower: _State, vu: int, vl: int, jmax: int, doubl
 def molecular_lines() -> LineList:
     """Rotational lines of the CO, OH, CN, CH and MgH bands (vacuum wavelengths)."""
     parts = []
-    for mol, up, lo, bands, log_f, jmax, doublet, ld in _BANDS:
+    for mol, up, lo, bands, log_f, doublet, ld in _BANDS:
         for vu, vl in bands:
+            jmax = _j_max(_STATES[lo], vl, mol)
             nu, elow, hl = _band_lines(_STATES[up], _STATES[lo], vu, vl, jmax, doublet, ld)
             if mol == "CO":   # second-overtone matrix elements grow with v
                 log_fb = log_f + np.log10((vl + 1) * (vl + 2) * (vl + 3) / 6.0)
