@@ -231,9 +231,10 @@ def test_radial_velocity_shifts_lines():
 
 
 def test_normalised_presets_stay_physical_for_hot_and_cool_stars():
-    teff = [3700.0, 5000.0, 8000.0, 12_000.0, 20_000.0, 25_000.0]
+    teff = [3600.0, 5000.0, 8000.0, 12_000.0, 20_000.0, 25_000.0]
+    logg = [1.0, 4.0, 4.0, 4.0, 4.0, 4.0]
     for survey in ("apogee", "pfs-mr"):
-        s = render(survey, _stars(teff=teff, logg=4.0, vsini=300.0), snr=None)
+        s = render(survey, _stars(teff=teff, logg=logg, vsini=300.0), snr=None)
         good = ~s.mask
         assert s.flux[good].max() < 1.0 + 1e-3 and s.flux[good].min() > 0.0
 
@@ -397,3 +398,50 @@ def test_molecular_bands_fade_out_instead_of_ending_in_a_step():
             top = band.select(band.chi > np.percentile(band.chi, 99))
             log_tau = ph.line_log_strength_single(atm, top, vmicro=1.0)
             assert log_tau.max() < -1.0, (mol, teff, logg, log_tau.max())
+
+
+def test_molecular_equilibrium_conserves_atoms_and_forms_h2():
+    """Every C, N, O and Mg nucleus is counted once (atoms, ions, molecules), and hydrogen
+    goes into H2 in cool dense layers (at 3,000 K, log g 5: 93 %; the old trace-species
+    treatment put 50 times more O in OH than there was O)."""
+    from starlearn.synth import physics as ph
+    teff, logg = np.array([3000.0, 4000.0, 5800.0]), np.array([5.0, 4.7, 4.4])
+    log_eps = np.repeat(ph.A_SUN[None, :], 3, axis=0)
+    atm = ph.atmosphere(teff, logg, log_eps, tau=0.67)
+    idx, sp = ph.EL_INDEX, ph.SPECIES_INDEX
+
+    def per_h(name: str) -> np.ndarray:    # number per H nucleus
+        if name in ph.MOLECULES:
+            return 10 ** (atm.log_species[:, sp[name]] + ph.log_molecule_partition(name, atm.t))
+        el, stage = name.split()
+        k = ("I", "II", "III").index(stage)
+        return 10 ** (atm.log_species[:, sp[name]] + ph.LOGU[idx[el], k])
+
+    h_total = per_h("H I") + per_h("H II") + 2 * per_h("H2")
+    assert np.allclose(h_total, 1.0, rtol=1e-6)
+    assert 2 * per_h("H2")[0] > 0.9 and 2 * per_h("H2")[2] < 0.01
+    carbon = sum(per_h(f"C {s}") for s in ("I", "II", "III")) + per_h("CO") + per_h("CN") \
+        + per_h("CH")
+    assert np.allclose(carbon, 10 ** (ph.A_SUN[idx["C"]] - 12), rtol=1e-6)
+    oxygen_in_oh = per_h("OH") / 10 ** (ph.A_SUN[idx["O"]] - 12)
+    assert np.all(oxygen_in_oh < 0.1)
+    # the solver itself: conservation sums to 1e-10 for a random hard case
+    rng = np.random.default_rng(0)
+    p_tot = 10 ** rng.uniform(-2, 2, (50, 4))
+    ion = 10 ** rng.uniform(-6, 1, (50, 4))
+    log_kp = {m: rng.uniform(-8, 4, 50) for m in ("CO", "CN", "CH", "OH", "MgH", "N2")}
+    log_kp["H2O"] = rng.uniform(-4, 8, 50)
+    p_free, p_mol = ph.molecular_equilibrium(p_tot, ion, 10 ** rng.uniform(2, 5, 50), log_kp)
+    stoich = ph._NETWORK_MOLECULES
+    for j, el in enumerate(ph.NETWORK):
+        total = p_free[:, j] * (1 + ion[:, j]) + sum(n.get(el, 0) * p_mol[m]
+                                                     for m, n in stoich.items())
+        assert np.allclose(total, p_tot[:, j], rtol=1e-8)
+
+
+def test_render_refuses_stars_cooler_than_its_physics():
+    with pytest.raises(ValueError, match="cooler than the generator supports.*TiO"):
+        render("lamost", _stars(teff=3000.0, logg=5.0, fe_h=0.0), snr=None)
+    with pytest.raises(ValueError, match="row 1 .*teff 3400"):
+        render("apogee", _stars(teff=[4000.0, 3400.0], logg=[1.0, 0.5], fe_h=0.0), snr=None)
+    render("apogee", _stars(teff=3550.0, logg=0.6, fe_h=0.0), snr=None)   # a cool giant

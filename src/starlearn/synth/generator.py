@@ -85,6 +85,12 @@ C_SELF = 3.0e-8
 VDW_SCALE = 0.35
 """Scale of the van der Waals widths of linelist.csv in this one-layer model (calibrated on
 solar equivalent widths together with physics.TAU_REF)."""
+TEFF_MIN = 3500.0
+"""Coolest giant (K) the physics supports: no TiO, VO, H2O or FeH lines are modelled."""
+TEFF_MIN_DWARF = 3800.0
+"""Coolest star (K) with log g >= LOGG_DWARF: M dwarfs need TiO, H2O and FeH, which the
+generator does not have (their spectra would be nonsense, not stars)."""
+LOGG_DWARF = 3.5
 CHUNK = 16
 """Stars per batch (fixed, so that results never depend on the number of processes)."""
 
@@ -535,6 +541,15 @@ def _star_parameters(stars: Table) -> dict[str, np.ndarray]:
             raise ValueError(f"render: column '{name}' must be finite and within "
                              f"[{lo}, {hi}]; row {int(np.argmax(bad))} has "
                              f"{p[name][np.argmax(bad)]}")
+    floor = np.where(p["logg"] >= LOGG_DWARF, TEFF_MIN_DWARF, TEFF_MIN)
+    cool = p["teff"] < floor
+    if cool.any():
+        i = int(np.argmax(cool))
+        raise ValueError(
+            f"render: row {i} (teff {p['teff'][i]:.0f} K, logg {p['logg'][i]:.2f}) is cooler "
+            f"than the generator supports: {TEFF_MIN_DWARF:.0f} K for log g >= {LOGG_DWARF} "
+            f"and {TEFF_MIN:.0f} K for giants (its physics has no TiO, VO, H2O or FeH, "
+            "which dominate M-star spectra)")
 
     def get(name: str, default: np.ndarray) -> np.ndarray:
         col = _column(stars, name)
@@ -646,7 +661,9 @@ def render(survey: str, stars: Table, *, seed: int = 0,
     survey : str
         Preset name (:data:`SURVEYS`); the spectra are on ``starlearn.grid.PRESETS[survey]``.
     stars : astropy.table.Table
-        One row per star, columns as returned by :func:`draw_labels`.
+        One row per star, columns as returned by :func:`draw_labels`. Teff from 3,500 K
+        (giants) or 3,800 K (log g >= 3.5) to 40,000 K; cooler stars raise ValueError
+        (:data:`TEFF_MIN`, :data:`TEFF_MIN_DWARF`).
     seed : int
         Seed of the S/N, radial-velocity and noise draws. Each spectrum has its own random
         stream keyed by (seed, survey, star id), so a star gets the same draws whether it

@@ -10,9 +10,14 @@ gives its electron pressure (solved by bisection). In that layer:
   free-free and Thomson scattering (formulae of Gray, *The Observation and Analysis of
   Stellar Photospheres*, 3rd ed., ch. 8), so that H- dominates cool stars and hydrogen
   and electron scattering dominate hot ones;
-* molecules (CO, CN, OH, CH, MgH and N2) follow dissociation equilibrium with
-  ``K_p = P_A P_B / P_AB`` from rigid-rotor / harmonic-oscillator partition functions,
-  with CO and N2 formation solved exactly (quadratics) and the others as trace species;
+* molecules follow dissociation equilibrium with ``K_p = P_A P_B / P_AB`` from
+  rigid-rotor / harmonic-oscillator partition functions: hydrogen with H2 (solved together
+  with the electron pressure and the hydrostatic pressure: H2 takes H atoms from the H-
+  opacity and particles from the gas), then C, N, O and Mg with CO, CN, CH, OH, MgH, N2
+  and H2O by Newton iteration, so that every nucleus is counted once (atoms, ions and
+  molecules add up to the element's abundance). Stars cooler than the generator's
+  ``TEFF_MIN`` / ``TEFF_MIN_DWARF`` are refused: their TiO, VO, H2O and FeH bands are not
+  modelled;
 * a line's integrated optical depth in velocity units (km/s) is
   ``S = TAU_REF * (pi e^2 / m_e c) gf lambda (n_lower / N_H) (1 - exp(-h nu / kT)) / kappa_c``
   with ``kappa_c`` the continuum opacity per hydrogen nucleus at the line's wavelength.
@@ -101,7 +106,16 @@ MOLECULES: dict[str, tuple[float, float, float, float, float, float, str, str]] 
     "CH":  (3.465, 0.9298, 14.457, 2858.50, 4.0, 1.0, "C", "H"),
     "MgH": (1.34, 0.9667, 5.8257, 1495.20, 2.0, 1.0, "Mg", "H"),
     "N2":  (9.759, 7.0034, 1.9982, 2358.57, 1.0, 2.0, "N", "N"),
+    "H2":  (4.478, 0.50397, 60.853, 4401.21, 1.0, 2.0, "H", "H"),
 }
+NETWORK = ("C", "N", "O", "Mg")
+"""Elements whose free-atom pressures the molecular equilibrium solves for (hydrogen is
+solved first, with H2; every other element is taken as atoms and ions only)."""
+
+# H2O (as a sink of oxygen; it has no lines here): atomisation energy D0(H-OH) + D0(OH)
+# (eV), rotational constants A, B, C and the three fundamentals (cm^-1), symmetry number
+# (NIST Chemistry WebBook / CCCBDB).
+_H2O = (9.511, (27.881, 14.509, 9.278), (3657.05, 1594.75, 3755.93), 2.0)
 MOLECULE_NAMES: tuple[str, ...] = tuple(MOLECULES)
 
 # Species = (element, ionisation stage) or molecule; lines refer to them by index.
@@ -231,6 +245,79 @@ def _log_kp(name: str, t: np.ndarray) -> np.ndarray:
     return trans + log_ua + log_ub - log_molecule_partition(name, t) - 5039.77 * d0 / t
 
 
+def _log_kp_h2o(t: np.ndarray) -> np.ndarray:
+    """log10 K_p = P_H^2 P_O / P_H2O (dyn^2 cm^-4) of water (rigid asymmetric top,
+    harmonic vibrations)."""
+    d0, (a, b, c), freqs, sym = _H2O
+    kt = K_CGS * t
+    m_h, m_o = ELEMENTS["H"][0] * M_U, ELEMENTS["O"][0] * M_U
+    trans = 1.5 * np.log10((2 * np.pi * kt / H_CGS**2) ** 2 * (m_h * m_h * m_o
+                                                                 / (2 * m_h + m_o)))
+    u_rot = np.sqrt(np.pi) / sym * (t / HC_K_CM) ** 1.5 / np.sqrt(a * b * c)
+    u_vib = np.prod([1.0 / (1.0 - np.exp(-HC_K_CM * w / t)) for w in freqs], axis=0)
+    return (trans + 2 * np.log10(kt) + 2 * LOGU[EL_INDEX["H"], 0] + LOGU[EL_INDEX["O"], 0]
+            - np.log10(u_rot * u_vib) - 5039.77 * d0 / t)
+
+
+def _free_hydrogen(p_h: np.ndarray, ion_h: np.ndarray, kp_h2: np.ndarray) -> np.ndarray:
+    """Pressure of free neutral H atoms (dyn cm^-2) given the pressure of all hydrogen
+    nuclei ``p_h``: the root of ``p (1 + ion_h) + 2 p^2 / K_H2 = p_h`` (ion_h = H+ / H)."""
+    a = 2.0 / kp_h2
+    b = 1.0 + ion_h
+    return 2.0 * p_h / (b + np.sqrt(b * b + 4.0 * a * p_h))
+
+
+# molecule -> atoms of NETWORK it contains (stoichiometry) and its H atoms
+_NETWORK_MOLECULES = {"CO": {"C": 1, "O": 1}, "CN": {"C": 1, "N": 1}, "CH": {"C": 1},
+                      "OH": {"O": 1}, "MgH": {"Mg": 1}, "N2": {"N": 2}, "H2O": {"O": 1}}
+_N_HYDROGENS = {"CO": 0, "CN": 0, "CH": 1, "OH": 1, "MgH": 1, "N2": 0, "H2O": 2}
+
+
+def molecular_equilibrium(p_total: np.ndarray, ion: np.ndarray, p_hfree: np.ndarray,
+                          log_kp: dict[str, np.ndarray], n_iter: int = 60
+                          ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Free neutral-atom pressures of C, N, O, Mg and the molecules' partial pressures.
+
+    Solves, for every star, the conservation of each element of :data:`NETWORK`:
+    ``p_X (1 + ion_X) + sum_m nu_Xm p_m = p_total_X``, with ``p_m = prod p_atoms / K_m``
+    (free H atoms ``p_hfree`` given), by Newton iteration in log pressure (damped, from
+    all atoms free). Converges to 1e-10 relative in the conservation sums.
+
+    Parameters
+    ----------
+    p_total : (n_stars, 4) pressure of all nuclei of C, N, O, Mg (dyn cm^-2).
+    ion : (n_stars, 4) ions per neutral atom (Saha, both stages).
+    p_hfree : (n_stars,) free neutral H atoms (dyn cm^-2).
+    log_kp : log10 K_p per molecule of ``_NETWORK_MOLECULES``.
+
+    Returns
+    -------
+    p_free : (n_stars, 4) free neutral-atom pressures; p_mol : molecule -> (n_stars,).
+    """
+    names = list(_NETWORK_MOLECULES)
+    nu = np.array([[_NETWORK_MOLECULES[m].get(el, 0) for m in names] for el in NETWORK],
+                  dtype=float)                                   # (4, n_mol)
+    log_h = np.log(p_hfree)
+    # ln p_m = nu . y + const_m with const = n_H ln p_H - ln K
+    const = np.stack([_N_HYDROGENS[m] * log_h - np.log(10.0) * log_kp[m] for m in names],
+                     axis=1)                                     # (n, n_mol)
+    a = 1.0 + ion
+    y = np.log(p_total / a)
+    for _ in range(n_iter):
+        p = np.exp(y)
+        pm = np.exp(np.clip(y @ nu + const, -700.0, 700.0))       # (n, n_mol)
+        resid = p * a + pm @ nu.T - p_total
+        jac = (np.einsum("jm,km,nm->njk", nu, nu, pm)
+               + np.einsum("jk,nj->njk", np.eye(len(NETWORK)), p * a))
+        step = np.linalg.solve(jac, -resid[..., None])[..., 0]
+        y = y + np.clip(step, -2.0, 2.0)
+        if np.all(np.abs(resid) <= 1e-10 * p_total):
+            break
+    p = np.exp(y)
+    pm = np.exp(y @ nu + const)
+    return p, {m: pm[:, i] for i, m in enumerate(names)}
+
+
 def atmosphere(teff: np.ndarray, logg: np.ndarray, log_eps: np.ndarray, *,
                tau: float = TAU_LAYER) -> Atmosphere:
     """Solve the line-forming layer of each star.
@@ -246,7 +333,8 @@ def atmosphere(teff: np.ndarray, logg: np.ndarray, log_eps: np.ndarray, *,
     Returns
     -------
     Atmosphere with ``t`` (K), ``theta`` (5040/T), ``log_pe``, ``log_ph`` (hydrogen-nuclei
-    pressure), ``frac`` ((n, n_el, 3) ionisation fractions), ``ne_per_h``, ``log_n_e``,
+    pressure), ``frac`` ((n, n_el, 3) share of each element's nuclei that are free atoms
+    in stage I, II, III: the rest is in molecules), ``ne_per_h``, ``log_n_e``,
     ``log_n_h0`` (number densities, cm^-3), ``log_species`` ((n, n_species)
     log10 of number per hydrogen nucleus minus log10 of the partition function).
     """
@@ -270,25 +358,41 @@ def atmosphere(teff: np.ndarray, logg: np.ndarray, log_eps: np.ndarray, *,
     donors = np.nonzero((abund > 1e-9).any(axis=0))[0]
     ab_d, p1_d, p2_d = abund[:, donors], p1[:, donors], p2[:, donors]
 
-    def implied(log_pe: np.ndarray, full: bool = False) -> tuple[np.ndarray, ...]:
+    h_col = int(np.nonzero(donors == EL_INDEX["H"])[0][0])
+    kp_h2 = 10.0 ** _log_kp("H2", t)
+
+    def implied(log_pe: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Electron pressure implied by hydrostatic equilibrium at a trial log Pe, with
+        a fraction ``h2`` of the hydrogen nuclei in H2 (fewer particles, fewer H atoms)."""
         pe = 10.0**log_pe
         r1 = p1_d / pe[:, None]
         r2 = r1 * p2_d / pe[:, None]
         f0 = 1.0 / (1.0 + r1 + r2)
-        ne = (ab_d * (r1 + 2 * r2) * f0).sum(axis=1)
-        kappa = f0[:, 0] * (k_pe * pe + k_0) + SIGMA_T * ne
-        p_h = tau * g * mu / kappa / (nuclei + ne)
-        return np.log10(ne * p_h), p_h, ne, kappa
+        atomic = np.ones_like(f0)
+        atomic[:, h_col] = 1.0 - h2
+        ne = (ab_d * atomic * (r1 + 2 * r2) * f0).sum(axis=1)
+        kappa = (1.0 - h2) * f0[:, h_col] * (k_pe * pe + k_0) + SIGMA_T * ne
+        p_h = tau * g * mu / kappa / (nuclei - 0.5 * h2 + ne)
+        return np.log10(ne * p_h), p_h, ne, kappa, r1[:, h_col]
 
-    lo = np.full_like(t, -6.0)
-    hi = np.full_like(t, 7.0)
-    for _ in range(40):
-        mid = 0.5 * (lo + hi)
-        too_high = mid > implied(mid)[0]
-        hi = np.where(too_high, mid, hi)
-        lo = np.where(too_high, lo, mid)
-    log_pe = 0.5 * (lo + hi)
-    _, p_h, ne, kappa = implied(log_pe)
+    # the electron pressure by bisection, alternated with the H2 fraction it implies
+    h2 = np.zeros_like(t)
+    for _ in range(12):
+        lo = np.full_like(t, -6.0)
+        hi = np.full_like(t, 7.0)
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            too_high = mid > implied(mid, h2)[0]
+            hi = np.where(too_high, mid, hi)
+            lo = np.where(too_high, lo, mid)
+        log_pe = 0.5 * (lo + hi)
+        _, p_h, ne, kappa, ion_h = implied(log_pe, h2)
+        p_hfree = _free_hydrogen(p_h, ion_h, kp_h2)
+        h2_new = 2.0 * p_hfree**2 / kp_h2 / p_h
+        done = np.all(np.abs(h2_new - h2) < 1e-7)
+        h2 = h2_new
+        if done:
+            break
     pe = 10.0**log_pe[:, None]
     r1 = p1 / pe
     r2 = r1 * p2 / pe
@@ -297,6 +401,20 @@ def atmosphere(teff: np.ndarray, logg: np.ndarray, log_eps: np.ndarray, *,
     log_ph = np.log10(p_h)
     kt = K_CGS * t
 
+    # ---- molecules: every H, C, N, O and Mg nucleus counted once
+    kp = {m: _log_kp(m, t) for m in MOLECULE_NAMES}
+    kp["H2O"] = _log_kp_h2o(t)
+    net = [EL_INDEX[el] for el in NETWORK]
+    p_free, pmol = molecular_equilibrium(abund[:, net] * p_h[:, None],
+                                         r1[:, net] * (1.0 + r2[:, net]), p_hfree, kp)
+    pmol["H2"] = p_hfree**2 / 10.0 ** kp["H2"]
+    # atomic fractions: the share of each element's nuclei in each stage as atoms
+    atomic = np.ones((len(t), len(ELEMENT_NAMES)))
+    atomic[:, EL_INDEX["H"]] = 1.0 - h2
+    atomic[:, net] = p_free * (1.0 + r1[:, net] * (1.0 + r2[:, net])) / (abund[:, net]
+                                                                         * p_h[:, None])
+    frac = frac * atomic[:, :, None]
+
     # ---- species: log10(N_species / N_H nuclei) - log10 U
     tiny = 1e-300
     log_ab = np.log10(abund)
@@ -304,25 +422,7 @@ def atmosphere(teff: np.ndarray, logg: np.ndarray, log_eps: np.ndarray, *,
     n = len(t)
     log_sp = np.full((n, len(SPECIES)), -99.0)
     log_sp[:, :_N_ATOMIC_SPECIES] = log_atoms.reshape(n, -1)
-    # neutral-atom partial pressures (dyn cm^-2) for molecular equilibrium
-    pn = {el: abund[:, EL_INDEX[el]] * frac[:, EL_INDEX[el], 0] * p_h
-          for el in ("H", "C", "N", "O", "Mg")}
-    kp = {m: 10.0 ** _log_kp(m, t) for m in MOLECULE_NAMES}
-    c_tot, o_tot = pn["C"], pn["O"]
-    s = c_tot + o_tot + kp["CO"]
-    p_co = 2 * c_tot * o_tot / (s + np.sqrt(np.maximum(s * s - 4 * c_tot * o_tot, 0.0)))
-    c_free = np.maximum(c_tot - p_co, tiny)
-    o_free = np.maximum(o_tot - p_co, tiny)
-    k_n2 = kp["N2"]
-    n_free = (np.sqrt(1.0 + 8.0 * pn["N"] / k_n2) - 1.0) * k_n2 / 4.0
-    pmol = {
-        "CO": p_co,
-        "CN": c_free * n_free / kp["CN"],
-        "OH": o_free * pn["H"] / kp["OH"],
-        "CH": c_free * pn["H"] / kp["CH"],
-        "MgH": pn["Mg"] * pn["H"] / kp["MgH"],
-        "N2": n_free**2 / k_n2,
-    }
+    pn = {"H": p_hfree}
     for m in MOLECULE_NAMES:
         log_sp[:, SPECIES_INDEX[m]] = (np.log10(np.maximum(pmol[m], tiny)) - log_ph
                                        - log_molecule_partition(m, t))
