@@ -445,3 +445,17 @@ def test_render_refuses_stars_cooler_than_its_physics():
     with pytest.raises(ValueError, match="row 1 .*teff 3400"):
         render("apogee", _stars(teff=[4000.0, 3400.0], logg=[1.0, 0.5], fe_h=0.0), snr=None)
     render("apogee", _stars(teff=3550.0, logg=0.6, fe_h=0.0), snr=None)   # a cool giant
+
+
+def test_hydrogen_wings_follow_eddington_barbier_saturation():
+    """Balmer wings saturate slowly (grey Eddington-Barbier): r = ((1 + 1/(1+eta))/2)^(x/4),
+    so the wing limit is 0.5^(x/4) (0.64 for an A star at H-alpha), and only the Doppler
+    core reaches the core floor."""
+    from starlearn.synth.generator import _core_floor, hydrogen_residual
+    eta = np.logspace(-3, 4, 200)[None, :]
+    teff = np.array([9600.0])
+    r = hydrogen_residual(eta, np.zeros_like(eta), teff, np.array([6564.61]))[0]
+    assert np.all(np.diff(r) < 0) and r[0] > 0.999
+    assert 0.62 < r[-1] < 0.66
+    core = hydrogen_residual(np.array([[1e6]]), np.array([[1e6]]), teff, np.array([6564.61]))
+    assert abs(core[0, 0] - _core_floor(teff)[0]) < 1e-6

@@ -47,3 +47,27 @@ def test_co_band_heads_sit_where_a_real_apogee_giant_has_them():
         assert abs(at_synth - at_real) < 0.5, (head, at_real, at_synth)
         checked += 1
     assert checked == 5
+
+
+def _halpha_profile(wave: np.ndarray, flux: np.ndarray) -> tuple[float, float]:
+    """Flux at H-alpha +-10 A (median of +-1 A, both sides averaged) and the equivalent
+    width (A) over +-40 A, of a continuum-normalised spectrum."""
+    centre = 6564.61
+    f10 = np.mean([np.median(flux[np.abs(wave - (centre + s * 10.0)) < 1.0]) for s in (-1, 1)])
+    m = np.abs(wave - centre) < 40.0
+    return float(f10), float(np.trapezoid(1.0 - flux[m], wave[m]))
+
+
+def test_a_star_halpha_wings_match_vega():
+    """Vega (Teff 9,600 K, log g 3.95, [Fe/H] -0.5, vsini 22 km/s) in the Ondrejov archive:
+    flux at +-10 A 0.76 and equivalent width 13.6 A; the generator gave 0.89 and 10.0."""
+    from starlearn.synth.generator import _planck
+    real = sl.read(SHARED / "ondrejov" / "alpha-lyr-absorption.fits")
+    wave = np.asarray(real.wave if real.shared_wave else real.wave[0], dtype=float)
+    f10_real, ew_real = _halpha_profile(wave, np.asarray(real.flux[0], dtype=float))
+    s = render("ondrejov-halpha", Table({"teff": [9600.0], "logg": [3.95], "fe_h": [-0.5],
+                                         "vsini": [22.0]}), snr=None)
+    flux = s.flux[0] / _planck(s.wave, np.array([9600.0]))[0]
+    f10, ew = _halpha_profile(s.wave, flux)
+    assert abs(f10 - f10_real) < 0.03, (f10, f10_real)
+    assert abs(ew / ew_real - 1) < 0.1, (ew, ew_real)

@@ -69,8 +69,15 @@ it rises in hot stars (see :func:`_core_floor`)."""
 LIMB_DARKENING = 0.6
 """Linear limb-darkening coefficient of the rotation kernel."""
 K_STARK = 6.0e-14
-"""Hydrogen Stark half-width (km/s) per (n_u^2 - n_l^2) * lambda(A) * N_e^(2/3)."""
-ALPHA_STARK = 0.3
+"""Hydrogen Stark half-width (km/s) per (n_u^2 - n_l^2) * lambda(A) * N_e^(2/3) at the
+hydrogen layer's electron density, for stars up to 6,500 K."""
+STARK_HOT = ((6500.0, 8500.0), (1.0, 5.0))
+"""Teff (K) -> factor on K_STARK: A-star Balmer wings form deeper, at higher electron
+densities, than the one hydrogen layer has, so the Stark width rises five-fold from 6,500
+to 8,500 K (calibrated on Vega's H-alpha, flux at +-10 A and equivalent width, and on the
+H-beta / H-gamma wings of LAMOST A1 IV and A5 V stars; F9 and G5 dwarfs keep the factor 1
+with which their H-alpha equivalent widths match)."""
+ALPHA_STARK = 0.4
 """Stark width of the alpha lines (H-alpha, P-alpha ...) relative to the n^2 scaling (their
 unshifted central components make them narrower)."""
 TAU_MOLECULES = 0.67
@@ -347,7 +354,7 @@ def hydrogen_profile_parameters(hyd: ll.HydrogenLines, atm: ph.Atmosphere,
 
     ``tau(v) = c_g exp(-v^2 / 2 sig^2) + c_r / (ws^2.5 + |v|^2.5) + c_l / (gs^2 + v^2)``
     (v in km/s): a Doppler core, a Holtsmark-like linear-Stark wing of half-width
-    ``w = K_STARK (n_u^2 - n_l^2) lambda N_e^(2/3)`` (smoothed to ``ws`` >= 1.5 sig, far
+    ``w = K_STARK f(Teff) (n_u^2 - n_l^2) lambda N_e^(2/3)`` (:data:`STARK_HOT`; smoothed to ``ws`` >= 1.5 sig, far
     wing exact) and a Lorentzian resonance/self-broadening wing ``~ C_SELF N_H``; the three
     areas add up to the line's integrated optical depth S.
     """
@@ -356,7 +363,8 @@ def hydrogen_profile_parameters(hyd: ll.HydrogenLines, atm: ph.Atmosphere,
     sig = np.sqrt(8.31446e-3 * atm.t / 1.008 + 0.5 * vmicro**2)[:, None]
     n_e23 = 10.0 ** (atm.log_n_e * (2.0 / 3.0))[:, None]
     stark = np.where(hyd.upper - hyd.lower == 1, ALPHA_STARK, 1.0)
-    w = K_STARK * stark * (hyd.upper**2 - hyd.lower**2) * hyd.wave * n_e23
+    hot = np.interp(atm.t / atm.t_scale, *STARK_HOT)[:, None]
+    w = K_STARK * hot * stark * (hyd.upper**2 - hyd.lower**2) * hyd.wave * n_e23
     ws = np.sqrt(w**2 + (1.5 * sig) ** 2)
     a_r = (w / ws) ** 1.5
     gam = C_SELF * 10.0 ** atm.log_n_h0[:, None] * hyd.wave * 1e-8 / (4 * np.pi) / 1e5
@@ -381,12 +389,14 @@ def _phase_ramp(shift: np.ndarray, n: int, mm: int) -> np.ndarray:
 
 
 def _hydrogen_tau(mod: _Model, atm: ph.Atmosphere, lk_nodes: np.ndarray,
-                  vmicro: np.ndarray) -> np.ndarray:
-    """Hydrogen-line optical depth on the coarse grid, (n_stars, n_coarse)."""
+                  vmicro: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hydrogen-line opacity ratio on the coarse grid, all of it and its Doppler cores
+    alone, each (n_stars, n_coarse), tapered to 0 at the model-grid ends."""
     nb = atm.t.size
     out = np.zeros((nb, mod.n_coarse))
+    cores = np.zeros((nb, mod.n_coarse))
     if len(mod.hyd) == 0:
-        return out
+        return out, cores
     c_g, sig, c_r, ws, c_l, gs = hydrogen_profile_parameters(mod.hyd, atm,
                                                              mod.hyd_kappa_w(lk_nodes), vmicro)
     # (atm and lk_nodes are those of the hydrogen layer, see _synthesize)
@@ -398,9 +408,33 @@ def _hydrogen_tau(mod: _Model, atm: ph.Atmosphere, lk_nodes: np.ndarray,
         prof = (c_r[:, k:k + 1] / (ws25[:, k:k + 1] + v25)
                 + c_l[:, k:k + 1] / (gs2[:, k:k + 1] + v * v)) * taper
         vc = v[core]
-        prof[:, core] += c_g[:, k:k + 1] * np.exp(-(vc * vc) * inv2s2)
+        gauss = c_g[:, k:k + 1] * np.exp(-(vc * vc) * inv2s2)
+        prof[:, core] += gauss
         out[:, a:b] += prof
-    return out
+        cores[:, a + core] += gauss
+    return out * mod.hyd_taper, cores * mod.hyd_taper
+
+
+def hydrogen_residual(eta: np.ndarray, eta_core: np.ndarray, teff: np.ndarray,
+                      wave: np.ndarray) -> np.ndarray:
+    """Residual flux of the hydrogen lines, (n_stars, n_wave).
+
+    The wings follow the Eddington-Barbier relation in the grey atmosphere: the line is
+    seen at continuum optical depth ``(2/3) / (1 + eta)`` (``eta`` the line-to-continuum
+    opacity ratio), where ``T^4 = 3/4 Teff^4 (tau + 2/3)`` and the Planck function goes
+    as ``T^x``, ``x = u / (1 - exp(-u))``, ``u = h c / (lambda k Teff)``, so
+    ``r = ((1 + 1 / (1 + eta)) / 2)^(x / 4)``. That saturates slowly (0.64 for Vega at
+    H-alpha), which gives the broad, shallow wings of A-star Balmer lines; the Doppler
+    cores (``eta_core``) go on down to the empirical core floor (:func:`_core_floor`,
+    NLTE and the chromosphere) as ``1 - exp(-eta_core)``.
+    """
+    u = ph.HC_EV_A / (np.asarray(wave)[None, :] * ph.K_EV * np.asarray(teff)[:, None])
+    k = 0.25 * u / -np.expm1(-u)
+    r_wing = np.exp(k * np.log(0.5 * (1.0 + 1.0 / (1.0 + eta))))
+    limit = np.exp(k * np.log(0.5))
+    floor = _core_floor(teff)[:, None]
+    extra = np.clip(1.0 - floor / limit, 0.0, 1.0)
+    return r_wing * (1.0 - extra * -np.expm1(-eta_core))
 
 
 def _synthesize(mod: _Model, teff: np.ndarray, logg: np.ndarray, log_eps: np.ndarray,
@@ -449,18 +483,20 @@ def _synthesize(mod: _Model, teff: np.ndarray, logg: np.ndarray, log_eps: np.nda
     tau_hat = spec[:nb]
     tau_hat += spec[nb:] * np.exp(-2.0 * np.pi * (v_s / h)[:, None] * f[None, :])
     tau_hat *= np.exp(-2.0 * np.pi**2 * var_c[:, None] * f[None, :] ** 2)
-    # hydrogen: optical depth on the coarse grid, added to the low frequencies
-    # (band-limited interpolation to the fine grid)
-    c = mod.coarse
-    nc = mod.n_coarse
-    tau_h = _hydrogen_tau(mod, atm_h, ph.effective_log_kappa(atm_h, mod.kappa_wave), vmicro)
-    coarse_hat = sfft.rfft(tau_h * mod.hyd_taper, axis=-1)
-    if c > 1:
-        coarse_hat[:, -1] *= 0.5                        # split the coarse Nyquist bin
-    tau_hat[:, : nc // 2 + 1] += c * coarse_hat
     tau = sfft.irfft(tau_hat, n=n, axis=-1)
     np.maximum(tau, 0.0, out=tau)
     depth = (1.0 - _core_floor(teff))[:, None] * -np.expm1(-tau)
+    # hydrogen: residual flux on the coarse grid (its own saturation law), interpolated
+    # to the fine grid and multiplied in (metal lines in the Balmer wings are weakened)
+    c = mod.coarse
+    eta, eta_core = _hydrogen_tau(mod, atm_h, ph.effective_log_kappa(atm_h, mod.kappa_wave),
+                                  vmicro)
+    wave_coarse = np.exp(mod.ln0 + np.arange(mod.n_coarse) * c * h / C_KMS)
+    r_h = hydrogen_residual(eta, eta_core, teff, wave_coarse)
+    x_fine = np.arange(n) / c
+    for i in range(nb):
+        depth[i] = 1.0 - (1.0 - depth[i]) * np.interp(x_fine, np.arange(mod.n_coarse),
+                                                      r_h[i])
 
     mm = mod.k_cut      # higher frequencies are set to zero (LSF transfer < 1e-12)
     d_hat = sfft.rfft(depth, axis=-1)[:, :mm]
