@@ -354,9 +354,9 @@ def hydrogen_profile_parameters(hyd: ll.HydrogenLines, atm: ph.Atmosphere,
 
     ``tau(v) = c_g exp(-v^2 / 2 sig^2) + c_r / (ws^2.5 + |v|^2.5) + c_l / (gs^2 + v^2)``
     (v in km/s): a Doppler core, a Holtsmark-like linear-Stark wing of half-width
-    ``w = K_STARK f(Teff) (n_u^2 - n_l^2) lambda N_e^(2/3)`` (:data:`STARK_HOT`; smoothed to ``ws`` >= 1.5 sig, far
-    wing exact) and a Lorentzian resonance/self-broadening wing ``~ C_SELF N_H``; the three
-    areas add up to the line's integrated optical depth S.
+    ``w = K_STARK f(Teff) (n_u^2 - n_l^2) lambda N_e^(2/3)`` (:data:`STARK_HOT`; smoothed
+    to ``ws`` >= 1.5 sig, far wing exact) and a Lorentzian resonance/self-broadening wing
+    ``~ C_SELF N_H``; the three areas add up to the line's integrated optical depth S.
     """
     sp = np.full(len(hyd), ph.SPECIES_INDEX["H I"])
     s = 10.0 ** ph.line_log_strength(atm, log_kappa, sp, hyd.chi, hyd.log_gf, hyd.wave)
