@@ -58,7 +58,8 @@ def _parameters(mod, star) -> dict[str, np.ndarray]:
                + (c_l * np.pi / gs) / np.maximum(s_h, 1e-300) * gs)[0]
     return {"s": s, "sig": sig, "gamma": gamma, "s_h": s_h, "sig_h": np.full(s_h.size,
             sig_h[0, 0]), "gamma_h": gamma_h, "vsini": p["vsini"][0], "vmacro": p["vmacro"][0],
-            "floor": gen._core_floor(teff)[0]}
+            "floor": gen._core_floor(teff)[0], "teff": teff,
+            "s_h_core": (c_g * sig_h * np.sqrt(2 * np.pi))[0]}
 
 
 def baseline_spectrum(mod, star, rv: float = 0.0) -> np.ndarray:
@@ -76,14 +77,19 @@ def baseline_spectrum(mod, star, rv: float = 0.0) -> np.ndarray:
         tau[i0:i1] += s * voigt_profile(v, sig, gam)
     centre_h = (np.log(mod.hyd.wave) - mod.ln0) / (h / C_KMS)
     half_h = int(100.0 / 16_000.0 * C_KMS / h)           # +-100 A
-    for x, s, sig, gam in zip(centre_h, q["s_h"], q["sig_h"], q["gamma_h"], strict=True):
+    eta, eta_core = np.zeros(mod.n), np.zeros(mod.n)
+    for x, s, s_core, sig, gam in zip(centre_h, q["s_h"], q["s_h_core"], q["sig_h"],
+                                      q["gamma_h"], strict=True):
         i0 = max(int(x) - half_h, 0)
         i1 = min(int(x) + half_h + 1, mod.n)
         if i1 <= i0:
             continue
         v = (np.arange(i0, i1) - x) * h
-        tau[i0:i1] += s * voigt_profile(v, sig, gam)
-    flux = q["floor"] + (1.0 - q["floor"]) * np.exp(-tau)
+        eta[i0:i1] += s * voigt_profile(v, sig, gam)
+        eta_core[i0:i1] += s_core * np.exp(-0.5 * (v / sig) ** 2) / (sig * np.sqrt(2 * np.pi))
+    # hydrogen with its own saturation law, multiplied into the metal lines (as synth does)
+    r_h = gen.hydrogen_residual(eta[None], eta_core[None], q["teff"], wave)[0]
+    flux = (q["floor"] + (1.0 - q["floor"]) * np.exp(-tau)) * r_h
     if q["vsini"] > h:
         eps = gen.LIMB_DARKENING
         x = np.arange(-int(q["vsini"] / h), int(q["vsini"] / h) + 1) * h / q["vsini"]
