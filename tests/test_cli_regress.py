@@ -31,7 +31,7 @@ def test_train_predict_evaluate_saliency(files, tmp_path):
     out = run(["train", "--task", "regress", "--model", "shallow-nn", "--data",
                files / "train.h5", "--labels", "a,b", "-o", tmp_path / "model",
                "--config", config, "--lr", "2e-3", "--quiet"])
-    assert "validation" in out and "z spread" in out
+    assert "held-out calibration" in out and "z spread" in out
     saved = json.loads((tmp_path / "model" / "config.json").read_text())
     assert saved["params"]["epochs"] == 15 and saved["params"]["lr"] == 2e-3
     assert saved["params"]["batch_size"] == 32
