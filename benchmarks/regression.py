@@ -113,7 +113,7 @@ def predict_in_process(model_dir: Path, test_path: Path) -> dict:
     noise draws as the old default did; best of two runs each. Also the z spread of the
     default errors in S/N bins of the held-out test set."""
     import starlearn as sl
-    from starlearn.evaluate.metrics import robust_sigma
+    from starlearn.evaluate.metrics import z_spread
 
     model = sl.load(model_dir)
     model.progress = False
@@ -136,8 +136,8 @@ def predict_in_process(model_dir: Path, test_path: Path) -> dict:
             for lo, hi in itertools.pairwise(SNR_EDGES):
                 sel = (snr >= lo) & (snr < hi)
                 bins[f"{lo}-{hi}"] = {"n": int(sel.sum()), **{
-                    n: robust_sigma((np.asarray(table[n])[sel] - test.label(n)[sel])
-                                    / np.asarray(table[f"{n}_err"])[sel]) for n in LABELS}}
+                    n: z_spread((np.asarray(table[n])[sel] - test.label(n)[sel])
+                                / np.asarray(table[f"{n}_err"])[sel]) for n in LABELS}}
             speeds["z_spread_by_snr"] = bins
     if hasattr(model, "mc_samples"):
         model.mc_samples = default_k

@@ -105,7 +105,8 @@ def calibrate_errors(true: np.ndarray, pred: np.ndarray, err: np.ndarray,
     predicted sigma may not have learnt) scaled, and an intrinsic scatter. Every
     combination of the three terms (:data:`CALIBRATION_FORMS`) is fitted by maximum
     likelihood of Gaussian residuals (residuals beyond 4 sigma left out, three rounds)
-    and scaled so that the z-scores have unit robust spread; the form with the lowest
+    and scaled so that the z-scores have unit spread (the biweight
+    scale, :func:`starlearn.evaluate.metrics.z_spread`); the form with the lowest
     Akaike criterion is kept, so that a term enters only where the data ask for it.
 
     Parameters
@@ -121,7 +122,7 @@ def calibrate_errors(true: np.ndarray, pred: np.ndarray, err: np.ndarray,
     """
     from scipy.optimize import minimize
 
-    from starlearn.evaluate.metrics import robust_sigma
+    from starlearn.evaluate.metrics import robust_sigma, z_spread
 
     n_labels = true.shape[1]
     out = {"scale": np.ones(n_labels), "noise_scale": np.zeros(n_labels),
@@ -146,7 +147,7 @@ def calibrate_errors(true: np.ndarray, pred: np.ndarray, err: np.ndarray,
                 continue
             params = _fit_form(form, r, e, qn, minimize)
             total = _form_sigma(params, e, qn)
-            spread = robust_sigma(r / total)
+            spread = z_spread(r / total)
             if np.isfinite(spread) and spread > 0:
                 params = {k: v * spread for k, v in params.items()}
                 total = total * spread

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["calibration", "regression_metrics", "robust_sigma"]
+__all__ = ["calibration", "regression_metrics", "robust_sigma", "z_spread"]
 
 
 def robust_sigma(x: np.ndarray) -> float:
@@ -18,6 +18,26 @@ def robust_sigma(x: np.ndarray) -> float:
     if x.size == 0:
         return float("nan")
     return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+def z_spread(z: np.ndarray) -> float:
+    """Spread of error-normalised residuals z: the biweight scale (Beers, Flynn & Gebhardt
+    1990; :func:`astropy.stats.biweight_scale`), 1 for Gaussian z of unit variance.
+
+    Robust like the median absolute deviation but nearly as precise as the standard
+    deviation for Gaussian data: its standard error over n values is about 0.74 / sqrt(n)
+    against the MAD's 1.17 / sqrt(n) (3.7 % against 5.8 % for n = 400), so a calibration
+    fitted, or checked, on a few hundred spectra per S/N bin is not dominated by the
+    estimator's own noise.
+    """
+    from astropy.stats import biweight_scale
+
+    z = np.asarray(z, dtype=np.float64)
+    z = z[np.isfinite(z)]
+    if z.size < 2:
+        return float("nan")
+    value = float(biweight_scale(z))
+    return value if np.isfinite(value) else robust_sigma(z)
 
 
 def _label_metrics(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -78,7 +98,7 @@ def calibration(true: np.ndarray, pred: np.ndarray, err: np.ndarray,
     """How honest the errors are: z = (pred - true) / err per label.
 
     Returns the fraction of |z| < 1 (0.683 for calibrated Gaussian errors), the spread of z
-    (robust sigma; 1 when calibrated) and the mean z.
+    (:func:`z_spread`, the biweight scale; 1 when calibrated) and the mean z.
     """
     out = {}
     for j, name in enumerate(names):
@@ -87,6 +107,6 @@ def calibration(true: np.ndarray, pred: np.ndarray, err: np.ndarray,
         out[name] = {"n": int(z.size),
                      "frac_within_1sigma": float(np.mean(np.abs(z) < 1)) if z.size else
                      float("nan"),
-                     "z_spread": robust_sigma(z), "z_mean": float(np.mean(z)) if z.size
+                     "z_spread": z_spread(z), "z_mean": float(np.mean(z)) if z.size
                      else float("nan")}
     return out
