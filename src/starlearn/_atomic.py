@@ -1,24 +1,82 @@
 """Replacing files whole: write under a hidden temporary name in the same folder, then
 rename, so that a reader or a kill never sees half a file (the archive runner's parts and
-catalogues, training checkpoints, data sets)."""
+catalogues, training checkpoints, data sets, model files).
+
+Temporary files are named ``.<name>.<host>.<pid>.tmp``. A write that fails removes its
+temporary file; one left by a process that was killed is found and removed by the next
+write of the same file on the same host (its process no longer runs), or by
+:func:`remove_stale_temporaries` over a folder.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "temporary_name"]
+__all__ = ["atomic_write", "process_alive", "remove_stale_temporaries", "temporary_name"]
+
+
+def _host() -> str:
+    return socket.gethostname().replace(".", "_") or "localhost"
 
 
 def temporary_name(path: Path) -> Path:
-    """``.<name>.<pid>.tmp`` beside ``path`` (the same file system, so the rename is atomic;
-    the process id keeps concurrent writers apart)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """``.<name>.<host>.<pid>.tmp`` beside ``path`` (the same file system, so the rename is
+    atomic; host and process id keep concurrent writers apart and tell stale files from
+    live ones)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{_host()}.{os.getpid()}.tmp")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, under another user
+        return True
+    return True
+
+
+def _stale(tmp: Path, prefix: str) -> bool:
+    """A temporary file of this host whose writing process has gone."""
+    rest = tmp.name[len(prefix):-len(".tmp")]
+    host, _, pid = rest.rpartition(".")
+    return host == _host() and pid.isdigit() and not process_alive(int(pid))
+
+
+def remove_stale_temporaries(folder: Path, name: str | None = None) -> list[Path]:
+    """Remove the temporary files in ``folder`` (of the file ``name`` only, when given)
+    that processes of this host left when they were killed; returns what was removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for tmp in folder.glob(f".{name}.*.tmp" if name else ".*.tmp"):
+        target = tmp.name[1:].rsplit(".", 3)[0] if name is None else name
+        if _stale(tmp, f".{target}."):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` a temporary file, then move it to ``path``."""
+    """``write(tmp)`` a temporary file, then move it to ``path``; on any failure (a full
+    disk, an error in ``write``) the temporary file is removed and ``path`` is untouched."""
+    path = Path(path)
+    remove_stale_temporaries(path.parent, path.name)
     tmp = temporary_name(path)
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -11,7 +12,11 @@ import click
 
 from starlearn._provenance import provenance
 
-__all__ = ["main"]
+__all__ = ["EXIT_REJECTED", "main"]
+
+
+EXIT_REJECTED = 3
+"""Exit status of ``predict --strict`` when some inputs were rejected or not predicted."""
 
 
 def parse_range(text: str | None, *, name: str) -> float | tuple[float, float] | None:
@@ -47,6 +52,32 @@ class _Main(click.Group):
                     isinstance(err, RuntimeError) and not isinstance(err, NothingPredictedError)):
                 raise
             raise click.ClickException(str(err)) from err
+        except OSError as err:  # a full or read-only disk, a folder without permission
+            if os.environ.get("STARLEARN_DEBUG"):
+                raise
+            raise click.ClickException(describe_os_error(err)) from err
+
+
+_DISK_HINTS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+               errno.EROFS: "the file system is read-only",
+               errno.EACCES: "no permission to write there",
+               errno.EPERM: "no permission to write there"}
+
+
+def describe_os_error(err: OSError) -> str:
+    """``<file>: <what the system said> (<what it means>)``; nothing of the run that
+    failed is left under a final name (outputs are written whole or not at all)."""
+    where = err.filename or "a file"
+    what = err.strerror or str(err)
+    hint = _DISK_HINTS.get(err.errno or 0)
+    if hint is None:
+        text = str(err).lower()
+        hint = next((h for key, h in (("no space", _DISK_HINTS[errno.ENOSPC]),
+                                      ("read-only", _DISK_HINTS[errno.EROFS]),
+                                      ("permission", _DISK_HINTS[errno.EACCES])) if key in text),
+                    None)
+    return f"{where}: {what}" + (f" ({hint}; nothing was written under the final name)"
+                                 if hint else "")
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,12 +125,15 @@ def synth(survey: str, n: int, seed: int, snr: str, rv: str | None,
                 from None
     if output.exists() and not overwrite:
         raise click.UsageError(f"{output} exists; pass --overwrite to replace it")
-    spectra = generate(survey, n, seed=seed, snr=parse_range(snr, name="--snr"),
-                       rv=parse_range(rv, name="--rv"), class_fractions=fractions,
-                       n_jobs=jobs, progress=not quiet)
-    spectra.write(output, overwrite=overwrite,
-                  provenance=provenance(command=sys.argv, survey=survey, n=n, seed=seed,
-                                        snr=snr, rv=rv, class_fractions=class_fractions))
+    from starlearn._lock import output_lock
+
+    with output_lock(output):
+        spectra = generate(survey, n, seed=seed, snr=parse_range(snr, name="--snr"),
+                           rv=parse_range(rv, name="--rv"), class_fractions=fractions,
+                           n_jobs=jobs, progress=not quiet)
+        spectra.write(output, overwrite=overwrite,
+                      provenance=provenance(command=sys.argv, survey=survey, n=n, seed=seed,
+                                            snr=snr, rv=rv, class_fractions=class_fractions))
     click.echo(f"wrote {len(spectra)} {survey} spectra ({spectra.n_pix} pixels, labels "
                f"{', '.join(spectra.label_names)}) to {output}")
 
@@ -155,15 +189,19 @@ def ingest(inputs: tuple[str, ...], output: Path, fmt: str, grid: str | None,
         if not sep:
             raise click.BadParameter(f"expected KEY=VALUE, got '{item}'", param_hint="--option")
         read_options[key] = int(value) if value.lstrip("-").isdigit() else value
-    report = run_ingest(
-        inputs, output, format=None if fmt == "auto" else fmt, grid=target,
-        rest_frame=rest_frame, labels=catalog, id_column=id_column,
-        label_columns=label_columns.split(",") if label_columns else None, workers=workers,
-        overwrite=overwrite, progress=not quiet, read_options=read_options,
-        provenance=provenance(command=sys.argv, inputs=list(inputs), format=fmt, grid=grid,
-                              wave_range=wave_range, resolution=resolution,
-                              labels=catalog, id_column=id_column,
-                              label_columns=label_columns))
+    from starlearn._lock import output_lock
+
+    with output_lock(output):
+        report = run_ingest(
+            inputs, output, format=None if fmt == "auto" else fmt, grid=target,
+            rest_frame=rest_frame, labels=catalog, id_column=id_column,
+            label_columns=label_columns.split(",") if label_columns else None,
+            workers=workers, overwrite=overwrite, progress=not quiet,
+            read_options=read_options,
+            provenance=provenance(command=sys.argv, inputs=list(inputs), format=fmt,
+                                  grid=grid, wave_range=wave_range, resolution=resolution,
+                                  labels=catalog, id_column=id_column,
+                                  label_columns=label_columns))
     click.echo(report.summary())
     if report.rejects:
         click.echo(f"  rejects listed in {output}.rejects.csv")
@@ -185,18 +223,31 @@ def save_model(estimator: object, output: Path) -> None:
     """Write the artifact folder and, for a network with an ONNX export, ``model.onnx``
     beside the weights, so that ``predict`` runs ONNX Runtime from the first spectrum
     (an export that fails leaves a working model that predicts with torch)."""
+    import shutil
+
     from starlearn.infer.engine import onnx_available
 
-    estimator.save(output)  # type: ignore[attr-defined]
-    if not hasattr(estimator, "module_") or not onnx_available():
-        return
+    # written whole into a temporary folder, then put in place of any earlier model, so
+    # that a failure (a full disk) or a kill never leaves half a model under the name
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        estimator.export_onnx(output)  # type: ignore[attr-defined]
-    except NotImplementedError:
-        return
-    except Exception as err:  # the trained model must not be lost
-        click.echo(f"warning: ONNX export failed ({type(err).__name__}: {err}); "
-                   "predict will use the torch engine", err=True)
+        estimator.save(tmp)  # type: ignore[attr-defined]
+        if hasattr(estimator, "module_") and onnx_available():
+            try:
+                estimator.export_onnx(tmp)  # type: ignore[attr-defined]
+            except NotImplementedError:
+                pass
+            except Exception as err:  # the trained model must not be lost
+                click.echo(f"warning: ONNX export failed ({type(err).__name__}: {err}); "
+                           "predict will use the torch engine", err=True)
+        old = output.with_name(f".{output.name}.{os.getpid()}.old")
+        if output.exists():
+            os.replace(output, old)
+        os.replace(tmp, output)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def training_checkpoint(output: Path, resume: bool) -> Path:
@@ -306,16 +357,37 @@ _TRAIN_DEFAULTS: dict[str, object] = {
               help="Continue the training an interrupted run of this command left: its "
                    "state is saved after every epoch in OUTPUT.checkpoint (same data and "
                    "settings; --epochs, --patience and --max-time may change).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing model folder OUTPUT (it is kept until the new "
+                   "model is saved).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(task: str, model: str | None, data: Path, labels: str | None, output: Path,
           valid: Path | None, config_file: Path | None, grid: str | None, quiet: bool,
-          resume: bool,
+          resume: bool, overwrite: bool,
           latent: int | None, denoise: bool | None, snr_range: str | None,
           variational: bool | None, classes: str | None, balance: str | None,
           adapt_to: Path | None, adapt: str | None, source_resolution: float | None,
           target_resolution: float | None, line: str | None, half_width: int | None,
           **options: object) -> None:
     """Train a model on a data set and save it as a model folder."""
+    from starlearn._lock import output_lock
+
+    if output.exists() and not overwrite:
+        raise click.UsageError(f"{output} exists; pass --overwrite to replace it (the old "
+                               "model stays until the new one is saved)")
+    with output_lock(output):
+        _train(task, model, data, labels, output, valid, config_file, grid, quiet, resume,
+               latent, denoise, snr_range, variational, classes, balance, adapt_to, adapt,
+               source_resolution, target_resolution, line, half_width, **options)
+
+
+def _train(task: str, model: str | None, data: Path, labels: str | None, output: Path,
+           valid: Path | None, config_file: Path | None, grid: str | None, quiet: bool,
+           resume: bool, latent: int | None, denoise: bool | None, snr_range: str | None,
+           variational: bool | None, classes: str | None, balance: str | None,
+           adapt_to: Path | None, adapt: str | None, source_resolution: float | None,
+           target_resolution: float | None, line: str | None, half_width: int | None,
+           **options: object) -> None:
     from starlearn.estimators import Regressor
     from starlearn.preprocess import Resample
 
@@ -413,18 +485,38 @@ def _echo_regression_summary(estimator: object) -> None:
               help="Files per part (data sets: 40x as many rows per part).")
 @click.option("--keep-parts", is_flag=True,
               help="Keep the OUTPUT.parts folder (plan, manifest, parts) after merging.")
+@click.option("--min-usable", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Least fraction of the model's pixels a spectrum must have usable to be "
+                   "predicted; fewer gives NaN and flag 4 [the model's, 0.5].")
+@click.option("--strict", is_flag=True,
+              help=f"Exit with status {EXIT_REJECTED} when any input was rejected or not "
+                   "predicted (the catalogue is still written).")
 @click.option("--overwrite", is_flag=True)
 @click.option("--quiet", is_flag=True)
 def predict(model_dir: Path, inputs: tuple[str, ...], output: Path, fmt: str, engine: str,
             workers: int, scheduler: str | None, resume: bool, part_size: int,
-            keep_parts: bool, overwrite: bool, quiet: bool) -> None:
+            keep_parts: bool, min_usable: float | None, strict: bool, overwrite: bool,
+            quiet: bool) -> None:
     """Predict with a saved model for data sets (.h5) or spectrum files (FITS, text).
 
     INPUTS are files, folders, glob patterns, list files (.lst) or HDF5 data sets. The run
     is split into parts written atomically with a manifest: --resume after a crash or kill
-    continues it, and the catalogue has each input exactly once. Files that cannot be used
-    go to OUTPUT_STEM.rejects.csv with the reason.
+    continues it (with the same model and options only), and the catalogue has each input
+    exactly once. Files that cannot be used go to OUTPUT_STEM.rejects.csv with the reason
+    and the run goes on; exit status 0, or with --strict 3 when any input was rejected.
     """
+    from starlearn._lock import output_lock
+
+    with output_lock(output):
+        _predict(model_dir, inputs, output, fmt, engine, workers, scheduler, resume,
+                 part_size, keep_parts, min_usable, strict, overwrite, quiet)
+
+
+
+def _predict(model_dir: Path, inputs: tuple[str, ...], output: Path, fmt: str, engine: str,
+             workers: int, scheduler: str | None, resume: bool, part_size: int,
+             keep_parts: bool, min_usable: float | None, strict: bool, overwrite: bool,
+             quiet: bool) -> None:
     import shutil
 
     from starlearn.infer.runner import run_archive
@@ -442,12 +534,17 @@ def predict(model_dir: Path, inputs: tuple[str, ...], output: Path, fmt: str, en
     summary = run_archive(model_dir, inputs, output, engine=engine, workers=workers,
                           scheduler=scheduler, resume=resume,
                           fmt=None if fmt == "auto" else fmt, files_per_part=part_size,
-                          rows_per_part=40 * part_size, progress=not quiet)
+                          rows_per_part=40 * part_size, min_usable=min_usable,
+                          progress=not quiet)
     if not keep_parts:
         shutil.rmtree(parts, ignore_errors=True)
     click.echo(str(summary))
     if summary.rejects is not None:
         click.echo(f"rejected inputs and reasons: {summary.rejects}")
+    if strict and (summary.rejected or summary.not_predicted):
+        click.echo(f"--strict: {summary.rejected} inputs rejected, {summary.not_predicted} "
+                   f"not predicted; exit status {EXIT_REJECTED}", err=True)
+        sys.exit(EXIT_REJECTED)
 
 
 @main.command()

@@ -88,6 +88,20 @@ def _concat_meta(metas: list[Table], lengths: list[int]) -> Table | None:
     return out
 
 
+def check_wave(wave: np.ndarray, shape: tuple[int, int]) -> None:
+    """Raise ValueError unless ``wave`` (Å) fits flux of ``shape`` (n, n_pix): shape
+    (n_pix,) or (n, n_pix), finite, strictly increasing along the pixels. The one check
+    every spectrum passes, whichever door (SpectrumSet, a batch reader) it comes in by."""
+    n, n_pix = shape
+    if wave.shape not in ((n_pix,), (n, n_pix)):
+        raise ValueError(f"SpectrumSet: 'wave' must have shape ({n_pix},) or ({n}, {n_pix}) "
+                         f"to match flux {shape}, got {wave.shape}")
+    if not np.all(np.isfinite(wave)):
+        raise ValueError("SpectrumSet: 'wave' contains non-finite values")
+    if n_pix > 1 and not np.all(np.diff(wave, axis=-1) > 0):
+        raise ValueError("SpectrumSet: 'wave' must be strictly increasing along the pixels")
+
+
 @dataclass(eq=False)
 class SpectrumSet:
     """A set of spectra with their uncertainties, masks, labels and metadata.
@@ -137,17 +151,11 @@ class SpectrumSet:
 
     def __post_init__(self) -> None:
         flux = _as_2d("flux", self.flux, np.float32)
-        n, n_pix = flux.shape
+        n = flux.shape[0]
         wave = np.array(self.wave, dtype=np.float64, copy=True)
         if wave.ndim == 2 and wave.shape[0] == 1 and n == 1:
             wave = wave[0]
-        if wave.shape not in ((n_pix,), (n, n_pix)):
-            raise ValueError(f"SpectrumSet: 'wave' must have shape ({n_pix},) or ({n}, {n_pix}) "
-                             f"to match flux {flux.shape}, got {wave.shape}")
-        if not np.all(np.isfinite(wave)):
-            raise ValueError("SpectrumSet: 'wave' contains non-finite values")
-        if n_pix > 1 and not np.all(np.diff(wave, axis=-1) > 0):
-            raise ValueError("SpectrumSet: 'wave' must be strictly increasing along the pixels")
+        check_wave(wave, flux.shape)
         ivar = np.ones_like(flux) if self.ivar is None else _as_2d("ivar", self.ivar, np.float32)
         mask = (np.zeros(flux.shape, dtype=bool) if self.mask is None
                 else _as_2d("mask", self.mask, bool))

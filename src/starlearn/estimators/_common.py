@@ -55,6 +55,15 @@ def read_rows(source: SpectrumSet | DatasetStore, rows: np.ndarray | None) -> Sp
     return source.read(None if rows is None else np.sort(np.asarray(rows)))
 
 
+def too_few_usable(spectra: SpectrumSet, min_usable: float) -> np.ndarray:
+    """(n,) bool: spectra with fewer than ``min_usable`` of their pixels usable (the mask
+    after the model's preprocessing: not covered, flagged, non-finite or ivar = 0), which
+    an estimator must not predict."""
+    if not 0.0 <= float(min_usable) <= 1.0:
+        raise ValueError(f"min_usable must be in [0, 1], got {min_usable!r}")
+    return (~spectra.mask).mean(axis=1) < float(min_usable)
+
+
 MAX_VALID = 5000
 """Most spectra held out for validation (it is kept in memory)."""
 
@@ -394,15 +403,13 @@ class SavedEstimator(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | PathLike) -> Any:
-        """Rebuild a fitted estimator from its artifact folder."""
+        """Rebuild a fitted estimator from its artifact folder (errors as
+        :func:`starlearn.artifact.load` raises them)."""
         from pathlib import Path
 
-        from starlearn.artifact import read_artifact
+        from starlearn.artifact import _restore
 
-        config, tensors = read_artifact(path)
-        estimator = cls._from_artifact(config, tensors, Path(path))
-        estimator.artifact_path_ = Path(path)
-        return estimator
+        return _restore(Path(path), cls)
 
     def _prepared_inputs(self, spectra: Any) -> SpectrumSet:
         """Spectra as the fitted network reads them: in memory, through the saved

@@ -38,6 +38,7 @@ from starlearn.estimators._common import (
     reset_fitted,
     restore_novelty,
     split_rows,
+    too_few_usable,
 )
 from starlearn.infer.engine import ENGINES
 from starlearn.models import build_model, model_names
@@ -56,7 +57,8 @@ __all__ = [
 FLAG_FAR_FROM_TRAINING = 2
 """Flag bit: the spectrum's network features are far from those of the training spectra."""
 FLAG_FEW_GOOD_PIXELS = 4
-"""Flag bit: fewer than half of the spectrum's pixels are usable (e.g. window not covered)."""
+"""Flag bit: fewer than ``min_usable`` (half by default) of the model's pixels are usable
+(e.g. the window is not covered): the spectrum is not classified (NaN probabilities)."""
 BALANCE = METHODS
 """Class-imbalance treatments (:data:`starlearn.train.balance.METHODS`)."""
 
@@ -168,6 +170,11 @@ class Classifier(SavedEstimator):
     augment_noise : float
         Probability that a training spectrum gets an extra noise realisation drawn from its
         error spectrum.
+    min_usable : float
+        Least fraction of the model's pixels that must be usable (covered, unmasked, ivar >
+        0 after the model's preprocessing) for a spectrum to be classified; below it the
+        class is "" and the probabilities NaN, with flag 4 (``FLAG_FEW_GOOD_PIXELS``). 0.5 by
+        default; settable after loading and with ``starlearn predict --min-usable``.
     device, engine : str
         Torch device ("auto": CUDA when present) and prediction backend (see
         :func:`starlearn.infer.make_engine`).
@@ -196,8 +203,8 @@ class Classifier(SavedEstimator):
                  scheduler: str = "plateau",
                  patience: int = 8, max_time: float | None = None,
                  valid_fraction: float = 0.15, augment_noise: float = 0.5,
-                 device: str = "auto", engine: str = "auto", seed: int = 0,
-                 progress: bool = True) -> None:
+                 min_usable: float = 0.5, device: str = "auto", engine: str = "auto",
+                 seed: int = 0, progress: bool = True) -> None:
         self.model = model
         self.classes = classes
         self.model_config = model_config
@@ -218,6 +225,7 @@ class Classifier(SavedEstimator):
         self.max_time = max_time
         self.valid_fraction = valid_fraction
         self.augment_noise = augment_noise
+        self.min_usable = min_usable
         self.device = device
         self.engine = engine
         self.seed = seed
@@ -437,16 +445,18 @@ class Classifier(SavedEstimator):
         -------
         astropy Table: ``id``, ``class`` (name), ``probability`` (of that class),
         ``prob_<class>`` for every class, ``flags`` (bits: 2 far from the training data,
-        4 fewer than half the pixels usable, e.g. the window is not covered).
+        4 fewer than ``min_usable`` of the pixels usable, e.g. the window is not covered:
+        then class "" and NaN probabilities).
         """
         spectra = self._prepared_inputs(spectra)
         proba, features = self._predict_arrays(spectra)
         far = ~(novelty_distance(features, self.feature_mean_, self.feature_icov_)
                 <= self.novelty_threshold_)
-        few = (~spectra.mask).mean(axis=1) < 0.5
-        best = proba.argmax(axis=1)
+        few = too_few_usable(spectra, self.min_usable)
+        proba = np.where(few[:, None], np.nan, proba)
+        best = np.nan_to_num(proba, nan=-1.0).argmax(axis=1)
         table = Table({"id": np.asarray(spectra.ids, dtype=str),
-                       "class": np.asarray(self.classes_)[best],
+                       "class": np.where(few, "", np.asarray(self.classes_)[best]),
                        "probability": proba[np.arange(len(best)), best].astype(np.float32)})
         for j, name in enumerate(self.classes_):
             table[f"prob_{name}"] = proba[:, j].astype(np.float32)

@@ -33,6 +33,7 @@ from starlearn.estimators._common import (
     reset_fitted,
     restore_novelty,
     split_rows,
+    too_few_usable,
 )
 from starlearn.infer.engine import ENGINES
 from starlearn.models import build_model
@@ -49,7 +50,8 @@ FLAG_OUTSIDE_RANGE = 1
 FLAG_FAR_FROM_TRAINING = 2
 """Flag bit: the spectrum's network features are far from those of the training spectra."""
 FLAG_FEW_GOOD_PIXELS = 4
-"""Flag bit: fewer than half of the spectrum's pixels are usable."""
+"""Flag bit: fewer than ``min_usable`` (half by default) of the model's pixels are usable:
+the spectrum is not predicted (NaN)."""
 
 
 class Regressor(SavedEstimator):
@@ -103,6 +105,12 @@ class Regressor(SavedEstimator):
         and adds the spread of their means in quadrature.
     epistemic_samples : int
         Passes for ``epistemic="mc-dropout"``.
+    min_usable : float
+        Least fraction of the model's pixels that must be usable (covered, unmasked, ivar >
+        0 after the model's preprocessing) for a spectrum to be predicted; below it the
+        spectrum's outputs are NaN and flag 4 (``FLAG_FEW_GOOD_PIXELS``) is set, never
+        numbers for pixels the model cannot see. 0.5 by default; settable after loading
+        (``model.min_usable = 0.3``) and with ``starlearn predict --min-usable``.
     device : str
         "auto" (CUDA when present), "cpu", "cuda", ...
     engine : str
@@ -154,7 +162,8 @@ class Regressor(SavedEstimator):
                  mask_channel: bool = False, augment_noise: float = 0.0,
                  augment_mask: float = 0.0, augment_rv: float = 0.0, mc_samples: int = 0,
                  epistemic: str = "none", epistemic_samples: int = 8,
-                 device: str = "auto", engine: str = "auto", seed: int = 0,
+                 min_usable: float = 0.5, device: str = "auto", engine: str = "auto",
+                 seed: int = 0,
                  progress: bool = True) -> None:
         self.model = model
         self.labels = labels
@@ -177,6 +186,7 @@ class Regressor(SavedEstimator):
         self.mc_samples = mc_samples
         self.epistemic = epistemic
         self.epistemic_samples = epistemic_samples
+        self.min_usable = min_usable
         self.device = device
         self.engine = engine
         self.seed = seed
@@ -498,7 +508,8 @@ class Regressor(SavedEstimator):
         spread where asked, calibrated with a scale, a noise term in 1/(S/N) and an
         intrinsic scatter in quadrature),
         ``<label>_flag`` (bits: 1 outside the training range, 2 far from the training
-        data, 4 fewer than half the pixels usable); ``flags`` (OR of all).
+        data, 4 fewer than ``min_usable`` of the pixels usable: then the label and its
+        error are NaN); ``flags`` (OR of all).
 
         Raises
         ------
@@ -509,7 +520,7 @@ class Regressor(SavedEstimator):
         pred = self._predict_arrays(spectra)
         err = self._total_error(pred["err_stat"], pred["noise"])
         far = ~(self._novelty(pred) <= self.novelty_threshold_)
-        few = (~spectra.mask).mean(axis=1) < 0.5
+        few = too_few_usable(spectra, self.min_usable)
         table = Table({"id": np.asarray(spectra.ids, dtype=str)})
         overall = np.zeros(len(spectra), dtype=np.int32)
         for j, name in enumerate(self.label_names_):
@@ -518,8 +529,8 @@ class Regressor(SavedEstimator):
                             FLAG_OUTSIDE_RANGE, 0)
             flag = flag | np.where(far, FLAG_FAR_FROM_TRAINING, 0) | np.where(
                 few, FLAG_FEW_GOOD_PIXELS, 0)
-            table[name] = value.astype(np.float32)
-            table[f"{name}_err"] = err[:, j].astype(np.float32)
+            table[name] = np.where(few, np.nan, value).astype(np.float32)
+            table[f"{name}_err"] = np.where(few, np.nan, err[:, j]).astype(np.float32)
             table[f"{name}_flag"] = flag.astype(np.int32)
             overall |= flag.astype(np.int32)
         table["flags"] = overall

@@ -32,10 +32,13 @@ import numpy as np
 from starlearn._atomic import atomic_write
 from starlearn.errors import NothingPredictedError
 
-__all__ = ["ArchiveSummary", "NothingPredictedError", "Part", "plan_parts", "read_catalogue",
-           "run_archive"]
+__all__ = ["ArchiveSummary", "NothingPredictedError", "Part", "model_identity", "plan_parts",
+           "read_catalogue", "run_archive"]
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2
+
+FLAG_NOT_PREDICTED = 4
+"""The estimators' flag bit of a spectrum with too few usable pixels (NaN outputs)."""
 
 
 @dataclass
@@ -65,10 +68,13 @@ class ArchiveSummary:
     rejected: int
     flagged: int
     seconds: float
+    not_predicted: int = 0
 
     def __str__(self) -> str:
         resumed = f", {self.parts_skipped} parts already done" if self.parts_skipped else ""
-        return (f"{self.spectra} spectra predicted ({self.flagged} flagged), "
+        unseen = (f", {self.not_predicted} of them not predicted (too few usable pixels: "
+                  "NaN, flag 4)" if self.not_predicted else "")
+        return (f"{self.spectra} spectra in the catalogue ({self.flagged} flagged{unseen}), "
                 f"{self.rejected} inputs rejected, {self.parts} parts{resumed}, "
                 f"{self.seconds:.0f} s -> {self.output}")
 
@@ -111,7 +117,7 @@ def _digest(parts: Iterable[Part]) -> str:
 _MODELS: dict[tuple[str, str], Any] = {}
 
 
-def _loaded(model_dir: str, engine: str) -> Any:
+def _loaded(model_dir: str, engine: str, min_usable: float | None = None) -> Any:
     """The model of ``model_dir``, loaded once per process (its engine is built at its
     first prediction, so a model loaded before a fork builds it in each worker)."""
     key = (model_dir, engine)
@@ -122,13 +128,16 @@ def _loaded(model_dir: str, engine: str) -> Any:
         model.engine = engine
         model.progress = False
         _MODELS[key] = model
-    return _MODELS[key]
+    model = _MODELS[key]
+    if min_usable is not None and hasattr(model, "min_usable"):
+        model.min_usable = min_usable
+    return model
 
 
 _THREADS: list[int] = []
 
 
-def _model(model_dir: str, engine: str, threads: int) -> Any:
+def _model(model_dir: str, engine: str, threads: int, min_usable: float | None = None) -> Any:
     """The worker's model, with torch and the native thread pools (numpy's BLAS, OpenMP)
     set to ``threads`` threads: an idle BLAS pool of all cores keeps spinning after each
     matrix product and, with two workers on two cores, slowed their reading by a third."""
@@ -140,7 +149,7 @@ def _model(model_dir: str, engine: str, threads: int) -> Any:
         torch.set_num_threads(threads)
         threadpool_limits(threads)
         _THREADS[:] = [threads]
-    return _loaded(model_dir, engine)
+    return _loaded(model_dir, engine, min_usable)
 
 
 def _read_part(part: Part, fmt: str | None) -> tuple[list[Any], list[tuple[str, str]]]:
@@ -184,13 +193,13 @@ def _predict_sets(model: Any, sets: list[Any]) -> tuple[list[Any], list[tuple[st
 
 
 def run_part(model_dir: str, part: Part, parts_dir: str, engine: str, threads: int,
-             fmt: str | None) -> dict[str, Any]:
+             fmt: str | None, min_usable: float | None = None) -> dict[str, Any]:
     """Worker task: read, preprocess and predict one part; write its files atomically;
     return its manifest record."""
     from astropy.table import Table, vstack
 
     t0 = time.perf_counter()
-    model = _model(model_dir, engine, threads)
+    model = _model(model_dir, engine, threads, min_usable)
     sets, rejects = _read_part(part, fmt)
     if part.dataset is not None:
         # one data set shares one grid: a failure concerns all its rows
@@ -211,9 +220,10 @@ def run_part(model_dir: str, part: Part, parts_dir: str, engine: str, threads: i
         rej = Table(rows=rejects, names=("input", "reason"), dtype=(str, str))
         atomic_write(folder / f"rejects-{part.index:05d}.csv",
                       lambda p: rej.write(p, format="ascii.csv"))
-    flagged = int(np.sum(np.asarray(table["flags"]) > 0)) if "flags" in table.colnames else 0
+    flags = np.asarray(table["flags"]) if "flags" in table.colnames else np.zeros(0, int)
     return {"part": part.index, "inputs": part.n_inputs, "rows": len(table),
-            "rejected": len(rejects), "flagged": flagged,
+            "rejected": len(rejects), "flagged": int(np.sum(flags > 0)),
+            "not_predicted": int(np.sum((flags & FLAG_NOT_PREDICTED) > 0)),
             "file": name if len(table) else None, "seconds": time.perf_counter() - t0}
 
 
@@ -222,10 +232,45 @@ def _parts_dir(output: Path) -> Path:
     return output.with_name(output.name + ".parts")
 
 
-def _load_or_write_plan(folder: Path, parts: list[Part], model_dir: str,
-                        resume: bool) -> None:
+def model_identity(model_dir: str | os.PathLike) -> dict[str, str]:
+    """What makes a model's numbers: SHA-256 of its ``config.json`` and
+    ``weights.safetensors``, and the starlearn version that runs it."""
+    from importlib.metadata import version
+
+    folder = Path(model_dir)
+    identity = {}
+    for name in ("config.json", "weights.safetensors"):
+        digest = hashlib.sha256()
+        try:
+            with open(folder / name, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        except FileNotFoundError:
+            continue
+        identity[name.split(".")[0] + "_sha256"] = digest.hexdigest()
+    identity["starlearn"] = version("starlearn")
+    return identity
+
+
+def _describe_run(record: dict[str, Any]) -> str:
+    ident, opts = record.get("model_identity", {}), record.get("options", {})
+    weights = str(ident.get("weights_sha256", "?"))[:12]
+    config = str(ident.get("config_sha256", "?"))[:12]
+    return (f"model {record.get('model', '?')} (weights {weights}, config {config}, "
+            f"starlearn {ident.get('starlearn', '?')}), options "
+            + ", ".join(f"{k}={v}" for k, v in sorted(opts.items())))
+
+
+def _load_or_write_plan(folder: Path, parts: list[Part], model_dir: str, resume: bool,
+                        options: dict[str, Any]) -> None:
+    """Write the run's plan (parts, the model's identity, the options that change the
+    numbers) or, on resume, check that the run is the same: same inputs and parts, same
+    model (by content, not path), same options; anything else is refused with both named."""
     plan_file = folder / "plan.json"
     digest = _digest(parts)
+    record = {"version": PLAN_VERSION, "model": str(model_dir),
+              "model_identity": model_identity(model_dir), "options": options,
+              "digest": digest, "parts": [asdict(p) for p in parts]}
     if plan_file.exists():
         if not resume:
             raise FileExistsError(f"{folder} holds an earlier run; pass resume=True "
@@ -234,10 +279,24 @@ def _load_or_write_plan(folder: Path, parts: list[Part], model_dir: str,
         if plan.get("digest") != digest:
             raise ValueError(f"{folder}: the earlier run had other inputs or part sizes; "
                              "resume needs the same inputs (or remove the folder)")
+        if "model_identity" not in plan:
+            raise ValueError(f"{folder}: the earlier run's plan (version "
+                             f"{plan.get('version')}) does not record which model made its "
+                             "parts, so it cannot be resumed safely; start again with "
+                             "--overwrite")
+        same_model = {k: v for k, v in plan.get("model_identity", {}).items()
+                      if k != "starlearn"} == {k: v for k, v in
+                                                record["model_identity"].items()
+                                                if k != "starlearn"}
+        if not (same_model and plan.get("options") == options and plan.get(
+                "model_identity", {}).get("starlearn") == record["model_identity"][
+                "starlearn"]):
+            raise ValueError(f"{folder}: cannot resume with another model or other options: "
+                             f"the earlier run used {_describe_run(plan)}; this one "
+                             f"{_describe_run(record)}. Resume with the same model and "
+                             "options, or start again with --overwrite")
         return
     folder.mkdir(parents=True, exist_ok=True)
-    record = {"version": PLAN_VERSION, "model": str(model_dir), "digest": digest,
-              "parts": [asdict(p) for p in parts]}
     atomic_write(plan_file, lambda p: p.write_text(json.dumps(record)))
 
 
@@ -275,8 +334,12 @@ def _execute(todo: list[Part], task: _Task, workers: int,
         try:
             with Client(cluster if cluster is not None else scheduler) as client:
                 futures = [client.submit(task, part, pure=False) for part in todo]
-                for future in as_completed(futures):
-                    on_done(future.result())
+                try:
+                    for future in as_completed(futures):
+                        on_done(future.result())
+                except BaseException:
+                    client.cancel(futures)  # a failed part stops the run at once
+                    raise
         finally:
             if cluster is not None:
                 cluster.close()
@@ -291,10 +354,20 @@ def _execute(todo: list[Part], task: _Task, workers: int,
     method = _start_method(task.threads)
     if method == "fork":
         task.preload()  # the forked workers inherit the loaded model
-    with ProcessPoolExecutor(workers, mp_context=get_context(method)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=get_context(method))
+    try:
         futures = [pool.submit(task, part) for part in todo]
         for future in as_completed(futures):
             on_done(future.result())
+    except BaseException:
+        # a failed part (or Ctrl-C) stops the run at once: the parts not started are
+        # dropped, the running ones are not waited for (their files are temporary
+        # until renamed, and a part without a manifest line is redone on --resume)
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
+    pool.shutdown(wait=True)
 
 
 def _start_method(threads: int) -> str:
@@ -315,8 +388,8 @@ class _Task:
     """A picklable ``run_part`` with its fixed arguments."""
 
     def __init__(self, model_dir: str, parts_dir: str, engine: str, threads: int,
-                 fmt: str | None) -> None:
-        self.args = (model_dir, parts_dir, engine, threads, fmt)
+                 fmt: str | None, min_usable: float | None = None) -> None:
+        self.args = (model_dir, parts_dir, engine, threads, fmt, min_usable)
 
     @property
     def threads(self) -> int:
@@ -324,11 +397,11 @@ class _Task:
 
     def preload(self) -> None:
         """Load the model in this process (before forking the workers)."""
-        _loaded(self.args[0], self.args[2])
+        _loaded(self.args[0], self.args[2], self.args[5])
 
     def __call__(self, part: Part) -> dict[str, Any]:
-        model_dir, parts_dir, engine, threads, fmt = self.args
-        return run_part(model_dir, part, parts_dir, engine, threads, fmt)
+        model_dir, parts_dir, engine, threads, fmt, min_usable = self.args
+        return run_part(model_dir, part, parts_dir, engine, threads, fmt, min_usable)
 
 
 def read_catalogue(path: str | os.PathLike) -> Any:
@@ -348,15 +421,48 @@ def read_catalogue(path: str | os.PathLike) -> Any:
     return Table.read(path)
 
 
-def _merge(folder: Path, parts: list[Part], output: Path) -> tuple[int, Path | None]:
+OUTPUT_FORMATS = {".parquet": "parquet", ".fits": "fits", ".csv": "ascii.csv",
+                  ".ecsv": "ascii.ecsv"}
+"""Catalogue suffixes and the astropy formats they are written in."""
+
+BYTES_PER_ROW = 2048
+"""Room a catalogue row may take, counted twice (part files and the merged catalogue)
+when the free space is checked before a run."""
+
+
+def check_output(output: Path, n_inputs: int) -> str:
+    """Refuse, before any work, an output the run could not write: an unknown suffix, a
+    folder that cannot be written, too little free space for ``n_inputs`` rows. Returns
+    the astropy format of the catalogue."""
+    import shutil
+
+    fmt = OUTPUT_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{output}: the catalogue must end in "
+                         f"{', '.join(OUTPUT_FORMATS)} (got '{output.suffix or 'no suffix'}')")
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{output}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(13, "the folder cannot be written (read-only or no "
+                              "permission)", str(folder))
+    need = 2 * BYTES_PER_ROW * max(1, n_inputs)
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise OSError(28, f"{free / 1e6:.1f} MB free, the run needs about "
+                      f"{need / 1e6:.1f} MB for {n_inputs} inputs", str(folder))
+    return fmt
+
+
+def _merge(folder: Path, parts: list[Part], output: Path,
+           fmt: str) -> tuple[int, Path | None]:
+    """Write the catalogue from the finished parts (nothing when no part has a row) and
+    the merged rejects table."""
     from astropy.table import Table, vstack
 
     done = _done_parts(folder)
     files = [folder / done[p.index]["file"] for p in parts if done[p.index]["file"] is not None]
-    fmt = {".parquet": "parquet", ".fits": "fits", ".csv": "ascii.csv",
-           ".ecsv": "ascii.ecsv"}.get(output.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"{output}: output must end in .parquet, .fits, .csv or .ecsv")
+    n_rows = 0
     if fmt == "parquet" and files:
         # Parquet parts to a Parquet catalogue: concatenated in Arrow, no conversion
         import pyarrow as pa
@@ -366,8 +472,8 @@ def _merge(folder: Path, parts: list[Part], output: Path) -> tuple[int, Path | N
                                         promote_options="default")
         n_rows = merged_parts.num_rows
         atomic_write(output, lambda p: pq.write_table(merged_parts, p))
-    else:
-        table = vstack([read_catalogue(f) for f in files]) if files else Table()
+    elif files:
+        table = vstack([read_catalogue(f) for f in files])
         n_rows = len(table)
         atomic_write(output, lambda p: table.write(p, format=fmt, overwrite=True))
     rejects = [Table.read(f, format="ascii.csv") for f in sorted(folder.glob("rejects-*.csv"))
@@ -385,9 +491,9 @@ def run_archive(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike
                 output: str | os.PathLike, *, engine: str = "auto", workers: int = 1,
                 scheduler: str | None = None, resume: bool = False, fmt: str | None = None,
                 files_per_part: int = 500, rows_per_part: int = 20_000,
-                progress: bool = True) -> ArchiveSummary:
+                min_usable: float | None = None, progress: bool = True) -> ArchiveSummary:
     """Predict with the model in ``model_dir`` for every input; write the merged catalogue
-    ``output`` (.parquet, .fits, .csv) and ``<output stem>.rejects.csv``.
+    ``output`` (.parquet, .fits, .csv, .ecsv) and ``<output stem>.rejects.csv``.
 
     Parameters
     ----------
@@ -396,8 +502,18 @@ def run_archive(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike
     workers : local worker processes (or Dask workers for ``scheduler="local"``).
     scheduler : None (local processes), "local" (a Dask LocalCluster) or a Dask scheduler
         address ("tcp://host:8786").
-    resume : continue the run whose parts folder (``<output>.parts``) exists.
+    resume : continue the run whose parts folder (``<output>.parts``) exists; refused
+        when the model (by the SHA-256 of its weights and config), the starlearn version,
+        the inputs or the options differ from the earlier run's.
     fmt : reader format for spectrum files (None = identify from content).
+    min_usable : least usable fraction of the model's pixels for a spectrum to be
+        predicted (None: the model's own, 0.5 by default); fewer gives NaN and flag 4.
+
+    The output is checked first (suffix, a writable folder, free space); a file that
+    cannot be read becomes a row of the rejects table and the run goes on; a part that
+    fails otherwise stops the run at once (its finished parts stay for ``resume``); when
+    nothing could be predicted no catalogue is written and
+    :class:`~starlearn.errors.NothingPredictedError` names the first reason.
     """
     from tqdm import tqdm
 
@@ -405,16 +521,21 @@ def run_archive(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike
 
     t0 = time.perf_counter()
     output = Path(output)
+    if output.suffix.lower() not in OUTPUT_FORMATS:
+        check_output(output, 0)  # the suffix first, before looking at any input
     paths = expand_inputs([os.fspath(i) for i in inputs])
     if not paths:
         raise FileNotFoundError(f"no input found in {[os.fspath(i) for i in inputs]}")
     parts = plan_parts(paths, files_per_part=files_per_part, rows_per_part=rows_per_part)
+    out_fmt = check_output(output, sum(p.n_inputs for p in parts))
     folder = _parts_dir(output)
-    _load_or_write_plan(folder, parts, os.fspath(model_dir), resume)
+    options = {"engine": engine, "format": fmt or "auto",
+               "min_usable": "model" if min_usable is None else float(min_usable)}
+    _load_or_write_plan(folder, parts, os.fspath(model_dir), resume, options)
     done = _done_parts(folder)
     todo = [p for p in parts if p.index not in done]
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
-    task = _Task(os.path.abspath(model_dir), str(folder), engine, threads, fmt)
+    task = _Task(os.path.abspath(model_dir), str(folder), engine, threads, fmt, min_usable)
     bar = tqdm(total=sum(p.n_inputs for p in parts), initial=sum(
         p.n_inputs for p in parts if p.index in done), disable=not progress, unit="input",
         desc="predict", smoothing=0.1)
@@ -423,10 +544,22 @@ def run_archive(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike
         _append_manifest(folder, record)
         bar.update(record["inputs"])
 
-    _execute(todo, task, workers, scheduler, on_done)
-    bar.close()
-    n_rows, rejects_path = _merge(folder, parts, output)
+    try:
+        _execute(todo, task, workers, scheduler, on_done)
+    finally:
+        bar.close()
     records = _done_parts(folder).values()
+    rows, unseen = (sum(r["rows"] for r in records),
+                    sum(r.get("not_predicted", 0) for r in records))
+    if rows and unseen == rows:
+        share = ("the model's min_usable (0.5 unless set)" if min_usable is None
+                 else f"{min_usable:.0%}")
+        raise NothingPredictedError(
+            f"none of the {rows} spectra could be predicted: each has usable flux in fewer "
+            f"than {share} of the model's pixels (not covered by the spectrum, or masked); "
+            "are the inputs from the survey the model was trained for? No catalogue "
+            f"written; the run is in {folder}")
+    n_rows, rejects_path = _merge(folder, parts, output, out_fmt)
     if n_rows == 0:
         from astropy.table import Table
 
@@ -440,4 +573,5 @@ def run_archive(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike
                           parts_skipped=len(parts) - len(todo), spectra=n_rows,
                           rejected=sum(r["rejected"] for r in records),
                           flagged=sum(r["flagged"] for r in records),
+                          not_predicted=unseen,
                           seconds=time.perf_counter() - t0)

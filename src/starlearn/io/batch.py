@@ -38,7 +38,7 @@ from starlearn.io.registry import (
     read,
     reader_errors,
 )
-from starlearn.spectra import SpectrumSet
+from starlearn.spectra import SpectrumSet, check_wave
 
 __all__ = ["SpectrumRow", "read_many", "register_row_reader", "rows_to_set"]
 
@@ -102,13 +102,26 @@ def rows_to_set(rows: Sequence[SpectrumRow]) -> SpectrumSet:
                        ids=[r.id for r in rows], meta=meta)
 
 
+def _check_row(row: SpectrumRow) -> None:
+    """The checks a SpectrumSet makes of its arrays, for one row (so that one bad file is
+    rejected with the reason :func:`~starlearn.io.read` gives, not the whole batch)."""
+    flux = np.asarray(row.flux)
+    if flux.ndim != 1:
+        raise ValueError(f"SpectrumSet: 'flux' must be 1-D per spectrum, got {flux.shape}")
+    check_wave(np.asarray(row.wave, dtype=np.float64), (1, flux.size))
+    for key in ("ivar", "mask"):
+        if np.shape(getattr(row, key)) != flux.shape:
+            raise ValueError(f"SpectrumSet: '{key}' has shape {np.shape(getattr(row, key))}, "
+                             f"expected {flux.shape} like flux")
+
+
 def _format_of(name: str, hdul: Any, previous: str | None) -> str:
     if previous is not None:
         info = _INFO[previous]
         if (info.identifier is not None and _safe(info.identifier, name, (hdul,))
                 and not _identify(name, hdul, min_priority=info.priority + 1)):
             return previous
-    return _choose(name, _identify(name, hdul))
+    return _choose(name, _identify(name, hdul), hdul)
 
 
 def read_many(paths: Sequence[str | os.PathLike], format: str | None = None,
@@ -142,6 +155,8 @@ def read_many(paths: Sequence[str | os.PathLike], format: str | None = None,
                         continue
                     with reader_errors(fmt, name):
                         row = _ROW_READERS[fmt](hdul, name, **options)
+            with reader_errors(fmt or "?", name):
+                _check_row(row)  # what SpectrumSet would refuse, refused here, per file
             row.meta.setdefault("file", name)
             row.meta.setdefault("format", fmt)
             rows.setdefault(row.flux.size, []).append(row)
@@ -150,7 +165,19 @@ def read_many(paths: Sequence[str | os.PathLike], format: str | None = None,
         except (ValueError, OSError) as err:
             rejects.append((name, str(err)))
     for group in rows.values():
-        spectra = rows_to_set(group)
+        try:
+            spectra = rows_to_set(group)
+        except ValueError:  # not expected after _check_row; isolate the row that fails
+            good = []
+            for row in group:
+                try:
+                    rows_to_set([row])
+                    good.append(row)
+                except ValueError as err:
+                    rejects.append((str(row.meta["file"]), str(err)))
+            if not good:
+                continue
+            spectra = rows_to_set(good)
         empty = spectra.mask.all(axis=1)  # the SpectrumSet's own notion of a usable pixel
         rejects.extend((str(f), NO_USABLE_PIXEL) for f in spectra.meta["file"][empty])
         if not empty.all():

@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 from astropy.table import Table
 
-from starlearn._atomic import temporary_name
+from starlearn._atomic import remove_stale_temporaries, temporary_name
 from starlearn.spectra import SpectrumSet
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DatasetStore", "DatasetWriter", "open_dataset",
@@ -107,8 +107,17 @@ class DatasetWriter:
         rows = _chunk_rows(self.n_pix)
         if expected_rows is not None:
             rows = max(1, min(rows, int(expected_rows)))
+        remove_stale_temporaries(self.path.parent, self.path.name)
         self._tmp = temporary_name(self.path)
         self._h5 = h5py.File(self._tmp, "w")
+        try:
+            self._create(wave, rows, provenance, meta_columns)
+        except BaseException:
+            self.discard()
+            raise
+
+    def _create(self, wave: np.ndarray | None, rows: int, provenance: dict[str, Any] | None,
+                meta_columns: dict[str, np.dtype] | None) -> None:
         h5 = self._h5
         h5.attrs["format"] = FORMAT_NAME
         h5.attrs["version"] = FORMAT_VERSION
@@ -187,14 +196,20 @@ class DatasetWriter:
     def close(self) -> None:
         """Finish the file and move it to ``path`` (replacing what was there)."""
         if self._h5:
-            self._h5.close()
-            os.replace(self._tmp, self.path)
+            try:
+                self._h5.close()
+                os.replace(self._tmp, self.path)
+            except BaseException:  # e.g. a full disk while flushing
+                self._tmp.unlink(missing_ok=True)
+                raise
 
     def discard(self) -> None:
         """Drop what was written; an old file at ``path`` stays as it was."""
-        if self._h5:
-            self._h5.close()
-        self._tmp.unlink(missing_ok=True)
+        try:
+            if self._h5:
+                self._h5.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> DatasetWriter:
         return self

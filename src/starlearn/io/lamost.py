@@ -276,6 +276,21 @@ def _header_dict(records: list[dict[str, Any]]) -> dict[str, Any]:
     return head
 
 
+_MAGIC = {".gz": b"\x1f\x8b", ".bz2": b"BZh", ".fz": b"SIMPLE"}
+
+
+def _content_matches_name(path: str) -> bool:
+    """Whether a file's first bytes are what its suffix promises (gzip for ``.gz`` ...):
+    cfitsio reads by content, astropy by name, and both paths must judge a file alike."""
+    magic = next((m for suffix, m in _MAGIC.items() if path.lower().endswith(suffix)),
+                 b"SIMPLE")
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
 @register_row_reader("lamost-lrs", direct=True)
 def _lrs_row_direct(path: str, name: str, *, mask_bits: str = "and") -> SpectrumRow | None:
     """:func:`_lrs_row` for a file in the image layout, read with fitsio (cfitsio: about
@@ -287,6 +302,8 @@ def _lrs_row_direct(path: str, name: str, *, mask_bits: str = "and") -> Spectrum
         import fitsio
     except ImportError:  # pragma: no cover - fitsio is a dependency
         return None
+    if not _content_matches_name(path):
+        return None  # e.g. a plain FITS named .gz: the usual path says what is wrong
     try:
         with fitsio.FITS(path) as f:
             if len(f) != 1:

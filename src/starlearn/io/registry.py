@@ -153,11 +153,58 @@ def _safe(identifier: Identifier, path: str | None, args: tuple[Any, ...]) -> bo
         return False
 
 
-def _choose(name: str, matches: list[str]) -> str:
+_SURVEY_MARKS = {"apogee": ("apogee",), "desi": ("desi",), "eso": ("eso",),
+                 "gaia": ("gaia",), "galah": ("galah", "hermes"), "lamost": ("lamost",),
+                 "ondrejov": ("ondrejov", "ondřejov", "perek"), "pfs": ("pfs", "subaru"),
+                 "sdss": ("sdss", "boss", "segue"), "iraf": ("multispec",)}
+"""Words in a file's own marks (telescope, instrument, origin, survey, file name) that tie
+it to the formats of a survey (by the first part of the format's name)."""
+
+_MARK_KEYS = ("TELESCOP", "INSTRUME", "ORIGIN", "SURVEY", "FILENAME", "DATA_V", "PRODCATG",
+              "WAT0_001", "OBSERVAT")
+
+
+def _closest_format(name: str, hdul: fits.HDUList) -> tuple[str, str] | None:
+    """For a FITS file no identifier claims: the format whose survey marks the file
+    carries (and where: ``KEY = 'value'``), or None."""
+    marks = []
+    for hdu in list(hdul)[:2]:
+        marks += [(f"{k} = {str(hdu.header[k])!r}", str(hdu.header[k]).lower())
+                  for k in _MARK_KEYS if k in hdu.header]
+    marks.append((f"file name {os.path.basename(name)!r}", os.path.basename(name).lower()))
+    for info in formats():
+        if info.generic or info.fits is False:
+            continue
+        words = _SURVEY_MARKS.get(info.name.split("-")[0], ())
+        for where, text in marks:
+            if any(w in text for w in words):
+                return info.name, where
+    return None
+
+
+def _not_recognised(name: str, hdul: fits.HDUList | None) -> str:
+    """The reason for a file no identifier claims: what the closest format expected and
+    did not find (its reader's own complaint), when the file carries a survey's marks."""
+    known = ", ".join(r.name for r in formats())
+    closest = _closest_format(name, hdul) if hdul is not None else None
+    if closest is not None:
+        fmt, where = closest
+        try:
+            with reader_errors(fmt, name):
+                _INFO[fmt].reader(hdul)
+            problem = f"it reads as {fmt}: pass format='{fmt}'"
+        except ReadError as err:
+            problem = err.reason
+        except Exception as err:  # only explains, never reads
+            problem = f"{type(err).__name__}: {err}"
+        return (f"format not recognised: it looks like {fmt} ({where}) but {problem} "
+                f"(known formats: {known})")
+    return f"format not recognised (known formats: {known}); pass format=... if you know it"
+
+
+def _choose(name: str, matches: list[str], hdul: fits.HDUList | None = None) -> str:
     if not matches:
-        known = ", ".join(r.name for r in formats())
-        raise ReadError(name, f"format not recognised (known formats: {known}); "
-                              f"pass format=... if you know it")
+        raise ReadError(name, _not_recognised(name, hdul))
     top = max(_INFO[m].priority for m in matches)
     best = [m for m in matches if _INFO[m].priority == top]
     if len(best) > 1:
@@ -191,16 +238,23 @@ def read(source: Any, format: str | None = None, **options: Any) -> SpectrumSet:
                          f"{', '.join(r.name for r in formats())}")
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(source):
         raise ReadError(name, "no such file")
+    if isinstance(source, (str, os.PathLike)) and os.fspath(source).endswith(".gz"):
+        with open(source, "rb") as f:
+            start = f.read(9)
+        if start[:2] != b"\x1f\x8b":
+            what = "a plain FITS file" if start == b"SIMPLE  =" else "not gzip data"
+            raise ReadError(name, f"named .gz but not gzip-compressed ({what}): rename it "
+                                  "or compress it")
     if isinstance(source, (str, os.PathLike)) and format is None and _is_hdf5(
             os.fspath(source)):
         raise ReadError(name, "an HDF5 file, not a spectrum file: starlearn data sets are "
                               "read with starlearn.read_dataset (or open_dataset)")
     if isinstance(source, (str, os.PathLike)) and _is_fits(os.fspath(source)):
         with as_hdulist(source) as hdul:
-            chosen = format or _choose(name, _identify(name, hdul))
+            chosen = format or _choose(name, _identify(name, hdul), hdul)
             return _call(chosen, hdul, name, options)
     if isinstance(source, fits.HDUList):
-        chosen = format or _choose(name, _identify(None, source))
+        chosen = format or _choose(name, _identify(None, source), source)
         return _call(chosen, source, name, options)
     chosen = format or _choose(name, _identify(name, None) if isinstance(
         source, (str, os.PathLike)) else [])
