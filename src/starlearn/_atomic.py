@@ -15,7 +15,8 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "process_alive", "remove_stale_temporaries", "temporary_name"]
+__all__ = ["as_os_error", "atomic_write", "check_writable", "process_alive",
+           "remove_stale_temporaries", "temporary_name"]
 
 
 def _host() -> str:
@@ -77,6 +78,60 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        system = as_os_error(err, path)
+        if system is not None and system is not err:
+            raise system from err
         raise
+
+
+def as_os_error(err: BaseException, path: Path) -> OSError | None:
+    """``err`` as the OSError it stands for: libraries that write files (safetensors,
+    HDF5) wrap a full or read-only disk in their own exceptions ("... (os error 28)");
+    None when it is not a system error."""
+    import errno
+    import re
+
+    if isinstance(err, OSError) and err.errno is not None:
+        return err
+    text = str(err)
+    match = re.search(r"os error (\d+)|errno\s*=\s*(\d+)", text)
+    code = int(match.group(1) or match.group(2)) if match else None
+    if code is None and "no space left" in text.lower():
+        code = errno.ENOSPC
+    if code is None and "read-only file system" in text.lower():
+        code = errno.EROFS
+    if code is None:
+        return None
+    return OSError(code, os.strerror(code), str(path))
+
+
+def check_writable(path: Path, need_bytes: int = 0) -> None:
+    """Refuse, before any work, to write ``path`` where it cannot be written: its folder
+    missing, read-only or without permission, or with less than ``need_bytes`` free.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError, OSError (errno EROFS, ENOSPC)
+        Naming the folder and the problem.
+    """
+    import errno
+    import shutil
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "the folder does not exist", str(folder))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        try:
+            read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        except (OSError, AttributeError):
+            read_only = False
+        if read_only:
+            raise OSError(errno.EROFS, "Read-only file system", str(folder))
+        raise PermissionError(errno.EACCES, "Permission denied", str(folder))
+    free = shutil.disk_usage(folder).free
+    if free < need_bytes:
+        raise OSError(errno.ENOSPC, f"No space left on device: {free / 1e6:.2f} MB free, "
+                      f"about {need_bytes / 1e6:.2f} MB needed", str(folder))

@@ -1,4 +1,12 @@
-"""``starlearn search`` and ``starlearn search-report`` (kept out of cli.py)."""
+"""``starlearn search`` and ``starlearn search-report`` (kept out of cli.py).
+
+The storage URL may carry a database password. It is written (study.json) and printed
+with the password masked (``postgresql://user:***@host/db``), and the helper workers get
+it from the environment variable ``STARLEARN_STORAGE``, never from their command line
+(which any user of the machine can read). ``STARLEARN_STORAGE`` also serves the user: it is
+the storage when ``--storage`` is not given, and the full URL behind a masked
+``--storage`` copied from study.json.
+"""
 
 from __future__ import annotations
 
@@ -27,17 +35,78 @@ def _base_settings(task: str, labels: str | None, classes: str | None, max_epoch
     return base
 
 
+def _resolve_storage(given: str | None, output: Path | None) -> str:
+    """The storage URL to open: ``given`` (``--storage``), else ``$STARLEARN_STORAGE``, else
+    the SQLite file beside ``output``. A masked ``given`` (from study.json) is replaced by
+    ``$STARLEARN_STORAGE`` when that is the same URL with its password; otherwise it is a
+    ValueError saying to pass the full URL."""
+    from starlearn.train.search import (
+        STORAGE_ENV,
+        default_storage,
+        mask_storage,
+        storage_is_masked,
+    )
+
+    env = os.environ.get(STORAGE_ENV) or None
+    if given is None:
+        if env is not None:
+            return env
+        if output is None:
+            raise ValueError(f"no storage: pass --storage or set {STORAGE_ENV}")
+        return default_storage(output)
+    if not storage_is_masked(given):
+        return given
+    if env is not None and not storage_is_masked(env) and mask_storage(env) == given:
+        return env
+    other = ("" if env is None else f" ({STORAGE_ENV} is masked too)"
+             if storage_is_masked(env) else
+             f" ({STORAGE_ENV} holds another URL, {mask_storage(env)!r})")
+    raise ValueError(f"storage {given!r}: the password is masked ('***', as study.json "
+                     f"stores it), so it cannot be used to connect{other}; pass the full "
+                     f"URL with --storage, or set {STORAGE_ENV} to it")
+
+
+def _helper_command(*, task: str, data: Path, valid: Path | None, labels: str | None,
+                    classes: str | None, trials: int, timeout: float | None, study: str,
+                    output: Path, space_file: Path | None, max_epochs: int, pruner: str,
+                    seed: int, worker_index: int) -> list[str]:
+    """Command line of helper worker ``worker_index``: no storage on it (the URL may hold
+    a password, and command lines are public); :func:`_helper_env` passes it."""
+    cmd = [sys.executable, "-m", "starlearn.cli", "search", "--task", task,
+           "--data", str(data), "--trials", str(trials), "--study", study,
+           "-o", str(output), "--max-epochs", str(max_epochs), "--pruner", pruner,
+           "--seed", str(seed), "--worker-index", str(worker_index), "--no-retrain",
+           "--quiet"]
+    for flag, value in (("--valid", valid), ("--labels", labels), ("--classes", classes),
+                        ("--timeout", timeout), ("--space", space_file)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    return cmd
+
+
+def _helper_env(storage: str) -> dict[str, str]:
+    """Environment of a helper worker: the storage URL in ``STARLEARN_STORAGE``, one
+    OpenMP thread."""
+    from starlearn.train.search import STORAGE_ENV
+
+    return {**os.environ, STORAGE_ENV: storage, "OMP_NUM_THREADS": "1"}
+
+
 def run_search_command(*, task: str, data: Path, valid: Path | None, labels: str | None,
                        classes: str | None, trials: int, timeout: float | None,
                        storage: str | None, study: str | None, output: Path,
                        space_file: Path | None, workers: int, max_epochs: int, pruner: str,
                        seed: int, worker_index: int, retrain: bool, quiet: bool) -> None:
     """Run (this process's share of) a search; with ``retrain``, wait for the helpers,
-    retrain the best parameters on all the data and save the model with the summary."""
+    retrain the best parameters on all the data and save the model with the summary.
+
+    The space and the storage (URL, database driver) are checked before any helper starts
+    or any trial runs; study.json holds the storage URL with its password masked."""
     from starlearn.train.search import (
-        default_storage,
+        check_storage,
         estimator_from_params,
         load_space,
+        mask_storage,
         run_search,
         study_summary,
     )
@@ -46,24 +115,19 @@ def run_search_command(*, task: str, data: Path, valid: Path | None, labels: str
         space = load_space(task, space_file)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-    storage = storage or default_storage(output)
+    storage = _resolve_storage(storage, output)
+    check_storage(storage)
     study = study or output.name
     base = _base_settings(task, labels, classes, max_epochs, seed)
     helpers = []
     if worker_index == 0 and workers > 1:
         for k in range(1, workers):
-            cmd = [sys.executable, "-m", "starlearn.cli", "search", "--task", task,
-                   "--data", str(data), "--trials", str(trials), "--storage", storage,
-                   "--study", study, "-o", str(output), "--max-epochs", str(max_epochs),
-                   "--pruner", pruner, "--seed", str(seed), "--worker-index", str(k),
-                   "--no-retrain", "--quiet"]
-            for flag, value in (("--valid", valid), ("--labels", labels),
-                                ("--classes", classes), ("--timeout", timeout),
-                                ("--space", space_file)):
-                if value is not None:
-                    cmd += [flag, str(value)]
-            helpers.append(subprocess.Popen(cmd, env={**os.environ,
-                                                      "OMP_NUM_THREADS": "1"}))
+            cmd = _helper_command(task=task, data=data, valid=valid, labels=labels,
+                                  classes=classes, trials=trials, timeout=timeout,
+                                  study=study, output=output, space_file=space_file,
+                                  max_epochs=max_epochs, pruner=pruner, seed=seed,
+                                  worker_index=k)
+            helpers.append(subprocess.Popen(cmd, env=_helper_env(storage)))
         import torch
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
@@ -87,14 +151,18 @@ def run_search_command(*, task: str, data: Path, valid: Path | None, labels: str
     from starlearn.cli import save_model
 
     save_model(estimator, output)
-    (output / "study.json").write_text(json.dumps({**summary, "storage": storage,
-                                                   "space": space}, indent=1, default=str))
+    (output / "study.json").write_text(json.dumps(
+        {**summary, "storage": mask_storage(storage), "space": space}, indent=1,
+        default=str))
     click.echo(f"best parameters {summary['best_params']}")
     click.echo(f"model retrained with them and written to {output} (study.json beside it)")
 
 
 def search_report(storage: str, study: str, output: Path) -> None:
-    """Best trials table (CSV, printed), optimisation history and importances (PNG)."""
+    """Best trials table (CSV, printed), optimisation history and importances (PNG).
+
+    ``storage`` may be the masked URL of study.json when ``STARLEARN_STORAGE`` holds the
+    full one (:func:`_resolve_storage`); the URL is printed masked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,13 +172,16 @@ def search_report(storage: str, study: str, output: Path) -> None:
     from astropy.table import Table
     from optuna.trial import TrialState
 
-    from starlearn.train.search import study_summary
+    from starlearn.train.search import mask_storage, open_storage, study_summary
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = _resolve_storage(storage, None)
+    shown = mask_storage(storage)
     try:
-        st = optuna.load_study(study_name=study, storage=storage)
+        st = optuna.load_study(study_name=study, storage=open_storage(storage,
+                                                                      heartbeat=False))
     except KeyError:
-        raise click.UsageError(f"no study '{study}' in {storage}") from None
+        raise click.UsageError(f"no study '{study}' in {shown}") from None
     output.mkdir(parents=True, exist_ok=True)
     summary = study_summary(st, top=20)
     rows = [{"trial": t["number"], "value": t["value"], "epochs": t["epochs"],
@@ -145,4 +216,5 @@ def search_report(storage: str, study: str, output: Path) -> None:
     fig.savefig(output / "importance.png", dpi=110)
     plt.close(fig)
     (output / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
-    click.echo(f"{summary['counts']}; best {summary['best_value']} -> {output}")
+    click.echo(f"study '{study}' in {shown}: {summary['counts']}; best "
+               f"{summary['best_value']} -> {output}")

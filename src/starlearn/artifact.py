@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from starlearn._atomic import as_os_error
 from starlearn._provenance import library_versions
 
 __all__ = ["SCHEMA_VERSION", "load", "onnx_file", "read_artifact", "write_artifact",
@@ -55,8 +56,14 @@ def write_artifact(path: str | PathLike, *, config: dict[str, Any],
     path.mkdir(parents=True, exist_ok=True)
     full = {"schema_version": SCHEMA_VERSION, **_plain(config), "versions": library_versions()}
     (path / "config.json").write_text(json.dumps(full, indent=1))
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-              str(path / "weights.safetensors"))
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+                  str(path / "weights.safetensors"))
+    except Exception as err:  # safetensors' own error for a full disk
+        system = as_os_error(err, path / "weights.safetensors")
+        if system is None:
+            raise
+        raise system from err
     for name, value in (extra or {}).items():
         text = value if isinstance(value, str) else json.dumps(_plain(value), indent=1)
         (path / name).write_text(text)

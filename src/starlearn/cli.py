@@ -125,8 +125,11 @@ def synth(survey: str, n: int, seed: int, snr: str, rv: str | None,
                 from None
     if output.exists() and not overwrite:
         raise click.UsageError(f"{output} exists; pass --overwrite to replace it")
+    from starlearn._atomic import check_writable
     from starlearn._lock import output_lock
+    from starlearn.grid import PRESETS
 
+    check_writable(output, int(1.1 * n * PRESETS[survey].n_pix * 9) + 65536)
     with output_lock(output):
         spectra = generate(survey, n, seed=seed, snr=parse_range(snr, name="--snr"),
                            rv=parse_range(rv, name="--rv"), class_fractions=fractions,
@@ -189,8 +192,10 @@ def ingest(inputs: tuple[str, ...], output: Path, fmt: str, grid: str | None,
         if not sep:
             raise click.BadParameter(f"expected KEY=VALUE, got '{item}'", param_hint="--option")
         read_options[key] = int(value) if value.lstrip("-").isdigit() else value
+    from starlearn._atomic import check_writable
     from starlearn._lock import output_lock
 
+    check_writable(output)
     with output_lock(output):
         report = run_ingest(
             inputs, output, format=None if fmt == "auto" else fmt, grid=target,
@@ -375,6 +380,9 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
     if output.exists() and not overwrite:
         raise click.UsageError(f"{output} exists; pass --overwrite to replace it (the old "
                                "model stays until the new one is saved)")
+    from starlearn._atomic import check_writable
+
+    check_writable(output)
     with output_lock(output):
         _train(task, model, data, labels, output, valid, config_file, grid, quiet, resume,
                latent, denoise, snr_range, variational, classes, balance, adapt_to, adapt,

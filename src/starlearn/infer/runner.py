@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from starlearn._atomic import atomic_write
+from starlearn._atomic import atomic_write, check_writable
 from starlearn.errors import NothingPredictedError
 
 __all__ = ["ArchiveSummary", "NothingPredictedError", "Part", "model_identity", "plan_parts",
@@ -434,23 +434,11 @@ def check_output(output: Path, n_inputs: int) -> str:
     """Refuse, before any work, an output the run could not write: an unknown suffix, a
     folder that cannot be written, too little free space for ``n_inputs`` rows. Returns
     the astropy format of the catalogue."""
-    import shutil
-
     fmt = OUTPUT_FORMATS.get(output.suffix.lower())
     if fmt is None:
         raise ValueError(f"{output}: the catalogue must end in "
                          f"{', '.join(OUTPUT_FORMATS)} (got '{output.suffix or 'no suffix'}')")
-    folder = output.parent if str(output.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{output}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(13, "the folder cannot be written (read-only or no "
-                              "permission)", str(folder))
-    need = 2 * BYTES_PER_ROW * max(1, n_inputs)
-    free = shutil.disk_usage(folder).free
-    if free < need:
-        raise OSError(28, f"{free / 1e6:.1f} MB free, the run needs about "
-                      f"{need / 1e6:.1f} MB for {n_inputs} inputs", str(folder))
+    check_writable(output, 2 * BYTES_PER_ROW * max(1, n_inputs))
     return fmt
 
 

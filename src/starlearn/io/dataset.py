@@ -18,8 +18,10 @@ touching the rest of the file.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
@@ -108,6 +110,8 @@ class DatasetWriter:
         if expected_rows is not None:
             rows = max(1, min(rows, int(expected_rows)))
         remove_stale_temporaries(self.path.parent, self.path.name)
+        if expected_rows is not None:
+            self._ensure_room(int(expected_rows))
         self._tmp = temporary_name(self.path)
         self._h5 = h5py.File(self._tmp, "w")
         try:
@@ -153,8 +157,22 @@ class DatasetWriter:
                 group.create_dataset(name, (0,), dt, maxshape=(None,),
                                      chunks=(min(4096, rows * 16),))
 
+    def _ensure_room(self, n: int) -> None:
+        """Refuse (ENOSPC, naming the file) to write ``n`` more spectra where the disk has
+        not room for them: HDF5 that meets a full disk mid-write can bring the process
+        down instead of raising, so the room is checked first."""
+        per_row = self.n_pix * (4 + 4 + 1 + (0 if self.shared_wave else 8)) + 256 + 4 * len(
+            self.label_names)
+        need = int(1.1 * n * per_row) + 64 * 1024
+        folder = self.path.parent if str(self.path.parent) else Path(".")
+        free = shutil.disk_usage(folder).free
+        if free < need:
+            raise OSError(errno.ENOSPC, f"No space left on device: {free / 1e6:.2f} MB free, "
+                          f"{n} spectra need about {need / 1e6:.2f} MB", str(self.path))
+
     def append(self, spectra: SpectrumSet) -> None:
         """Append a block of spectra (same pixels, labels and classes as the file)."""
+        self._ensure_room(len(spectra))
         if spectra.n_pix != self.n_pix:
             raise ValueError(f"{self.path}: block has {spectra.n_pix} pixels, file has "
                              f"{self.n_pix}")

@@ -11,19 +11,30 @@ PostgreSQL URL), so several processes or machines running :func:`run_search` wit
 storage and study name share it; trial numbers are unique, parameter sets already
 evaluated are not trained again, and a heartbeat marks the running trial of a killed
 worker as failed so that the study goes on.
+
+Every parameter of a space is checked against the values its network and the trainer
+accept (:func:`check_space`: dropout in [0, 1), learning rate > 0, integer sizes >= 1 ...)
+before any trial runs. A storage URL may carry a password (``postgresql://user:pw@host/db``):
+:func:`mask_storage` hides it for anything written or printed, :func:`check_storage`
+refuses a masked URL and names the missing database driver (and what to install) instead
+of failing inside SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import numbers
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_SPACES", "TASKS", "check_space", "default_storage",
-           "estimator_from_params", "load_space", "run_search", "study_summary"]
+__all__ = ["DEFAULT_SPACES", "STORAGE_ENV", "TASKS", "check_space", "check_storage",
+           "default_storage", "estimator_from_params", "load_space", "mask_storage",
+           "open_storage", "run_search", "storage_is_masked", "study_summary"]
 
 TASKS = ("regress", "autoencode", "classify")
 
@@ -68,10 +79,153 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
 """Default search space per task."""
 
 
-def check_space(space: Mapping[str, Any], task: str) -> dict[str, dict[str, Any]]:
-    """Validate a space (known parameters, valid ranges); returns a clean copy.
+SCHEDULERS = ("cosine", "plateau", "none")  # the schedules starlearn.train.Trainer knows
 
-    Raises ValueError naming the parameter and the problem, before any training.
+
+@dataclass(frozen=True)
+class _Limit:
+    """The values a numeric parameter accepts: ``low`` <= value (< ``low`` excluded when
+    ``low_open``) and value <= ``high`` (< when ``high_open``); integers only when
+    ``integer``, odd ones only when ``odd``."""
+
+    integer: bool
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    odd: bool = False
+
+    def allows(self, value: Any) -> bool:
+        """Whether the single value ``value`` is accepted (an integer parameter takes
+        integers, not 32.0: the estimators check the type)."""
+        if not _is_number(value) or not math.isfinite(value):
+            return False
+        if self.integer and not isinstance(value, numbers.Integral):
+            return False
+        if self.odd and int(value) % 2 == 0:
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        """The accepted values in words: "an integer >= 1", "a number in [0, 1)" ..."""
+        kind = "an odd integer" if self.odd else "an integer" if self.integer else "a number"
+        low = f"{self.low:g}"
+        if self.high == math.inf:
+            return f"{kind} {'>' if self.low_open else '>='} {low}"
+        return (f"{kind} in {'(' if self.low_open else '['}{low}, {self.high:g}"
+                f"{')' if self.high_open else ']'}")
+
+
+_COUNT = _Limit(integer=True, low=1)
+_LIMITS: dict[str, _Limit] = {
+    "n_conv": _COUNT, "filters": _COUNT, "kernel": _COUNT, "pool": _COUNT,
+    "n_dense": _Limit(integer=True, low=0),  # 0: the Gaussian head on the convolutions
+    "dense": _COUNT, "latent": _COUNT, "width": _COUNT, "n_blocks": _COUNT,
+    "batch_size": _COUNT, "patience": _COUNT,
+    "dropout": _Limit(integer=False, low=0.0, high=1.0, high_open=True),
+    "lr": _Limit(integer=False, low=0.0, low_open=True),
+    "weight_decay": _Limit(integer=False, low=0.0),
+}
+"""Value limits of the numeric parameters (what the networks and the trainer accept)."""
+
+_ODD_KERNEL = _Limit(integer=True, low=1, odd=True)  # VGG1D pads a kernel symmetrically
+
+
+def _limit(name: str, task: str) -> _Limit:
+    return _ODD_KERNEL if (task, name) == ("classify", "kernel") else _LIMITS[name]
+
+
+def _named_choices() -> dict[str, tuple[str, ...]]:
+    """The choices the trainer and the networks support, per categorical parameter."""
+    from starlearn.models.layers import ACTIVATIONS
+    from starlearn.train.trainer import OPTIMIZERS
+
+    return {"optimizer": tuple(OPTIMIZERS), "scheduler": SCHEDULERS,
+            "activation": tuple(ACTIVATIONS)}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_keys(name: str, spec: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    extra = sorted(set(spec) - set(allowed))
+    if extra:
+        raise ValueError(f"search space: '{name}' has unknown keys {extra}; a "
+                         f"{spec['type']} parameter takes {list(allowed)}")
+
+
+def _check_categorical(name: str, spec: Mapping[str, Any], task: str) -> dict[str, Any]:
+    _check_keys(name, spec, ("type", "choices"))
+    raw = spec.get("choices", [])
+    choices = [raw] if isinstance(raw, (str, bytes)) else list(raw)
+    if not choices:
+        raise ValueError(f"search space: '{name}' has no choices")
+    named = _named_choices().get(name)
+    if named is not None:
+        bad = [c for c in choices if c not in named]
+        if bad:
+            raise ValueError(f"search space: '{name}' choices {bad} are not supported "
+                             f"(supported: {list(named)})")
+    else:
+        limit = _limit(name, task)
+        bad = [c for c in choices if not limit.allows(c)]
+        if bad:
+            raise ValueError(f"search space: '{name}' choices {bad} are out of its limits: "
+                             f"{name} must be {limit.describe()}")
+    return {"type": "categorical", "choices": choices}
+
+
+def _check_range(name: str, spec: Mapping[str, Any], task: str) -> dict[str, Any]:
+    kind = spec["type"]
+    _check_keys(name, spec, ("type", "low", "high", "log"))
+    if name in _named_choices():
+        raise ValueError(f"search space: '{name}' must be categorical (a list of 'choices'), "
+                         f"got type '{kind}'")
+    low, high, log = spec.get("low"), spec.get("high"), spec.get("log", False)
+    if not (_is_number(low) and _is_number(high)):
+        raise ValueError(f"search space: '{name}' needs numeric 'low' and 'high', got "
+                         f"low={low!r}, high={high!r}")
+    if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
+        raise ValueError(f"search space: '{name}' has an empty range [{low}, {high}]")
+    if not isinstance(log, bool):
+        raise ValueError(f"search space: '{name}': 'log' must be true or false, got {log!r}")
+    limit = _limit(name, task)
+    if kind == "int":
+        if not (low == int(low) and high == int(high)):
+            raise ValueError(f"search space: '{name}' is an int parameter; 'low' and "
+                             f"'high' must be integers, got [{low}, {high}]")
+        low, high = int(low), int(high)
+    elif limit.integer:
+        raise ValueError(f"search space: '{name}' takes integers only; use type 'int' (or "
+                         "'categorical'), not 'float'")
+    if limit.odd:
+        raise ValueError(f"search space: '{name}' of task '{task}' must be odd, which a "
+                         f"range [{low}, {high}] is not; use categorical odd choices, "
+                         "e.g. [3, 5, 7]")
+    if not (limit.allows(low) and limit.allows(high)):
+        raise ValueError(f"search space: '{name}' range [{low}, {high}] is out of its "
+                         f"limits: {name} must be {limit.describe()}")
+    if log and low <= 0:
+        raise ValueError(f"search space: '{name}' is log-scaled, so 'low' must be > 0, "
+                         f"got {low}")
+    if kind == "float":
+        low, high = float(low), float(high)
+    return {"type": kind, "low": low, "high": high, "log": log}
+
+
+def check_space(space: Mapping[str, Any], task: str) -> dict[str, dict[str, Any]]:
+    """Validate a space; returns a clean copy.
+
+    Each parameter must be one the task's space knows, given as a table with a ``type``
+    and the keys of that type, and every value it can take must be accepted by the
+    network or the trainer (dropout in [0, 1), ``lr`` > 0, ``weight_decay`` >= 0, sizes,
+    counts, ``batch_size`` and ``patience`` integers >= 1, ``n_dense`` >= 0, the
+    classifier's ``kernel`` odd, known optimisers, schedules and activations). Raises
+    ValueError naming the parameter, the values given and the values allowed, before any
+    training.
     """
     if task not in TASKS:
         raise ValueError(f"search: task must be one of {TASKS}, got {task!r}")
@@ -88,31 +242,9 @@ def check_space(space: Mapping[str, Any], task: str) -> dict[str, dict[str, Any]
                              f"got {spec!r}")
         kind = spec.get("type")
         if kind == "categorical":
-            choices = list(spec.get("choices", []))
-            if not choices:
-                raise ValueError(f"search space: '{name}' has no choices")
-            allowed = known[name].get("choices")
-            if allowed is not None and name in ("optimizer", "scheduler", "activation"):
-                bad = [c for c in choices if c not in allowed]
-                if bad:
-                    raise ValueError(f"search space: '{name}' choices {bad} are not "
-                                     f"supported (supported: {allowed})")
-            out[name] = {"type": "categorical", "choices": choices}
+            out[name] = _check_categorical(name, spec, task)
         elif kind in ("int", "float"):
-            try:
-                low, high = float(spec["low"]), float(spec["high"])
-            except (KeyError, TypeError, ValueError):
-                raise ValueError(f"search space: '{name}' needs numeric 'low' and 'high'"
-                                 ) from None
-            if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
-                raise ValueError(f"search space: '{name}' has an empty range "
-                                 f"[{spec.get('low')}, {spec.get('high')}]")
-            log = bool(spec.get("log", False))
-            if log and low <= 0:
-                raise ValueError(f"search space: '{name}' is log-scaled, so 'low' must be > 0")
-            clean = {"type": kind, "low": int(low) if kind == "int" else low,
-                     "high": int(high) if kind == "int" else high, "log": log}
-            out[name] = clean
+            out[name] = _check_range(name, spec, task)
         else:
             raise ValueError(f"search space: '{name}' has type {kind!r}; use 'int', 'float' "
                              "or 'categorical'")
@@ -191,26 +323,125 @@ def _score(task: str, history: list[dict[str, float]]) -> list[float]:
     return [float(h.get(key, h["valid_loss"])) for h in history]
 
 
-def _heartbeat_storage(url: str) -> Any:
-    """RDBStorage with a 5 s heartbeat: a trial whose worker died (no beat for 20 s) is
-    marked failed and not retried. Optuna 4.9 renamed the callback argument and class
+STORAGE_ENV = "STARLEARN_STORAGE"
+"""Environment variable holding the storage URL (with its password) for the command line:
+helper workers get the URL from it, never from their command line."""
+
+_MASK = "***"  # what SQLAlchemy renders in place of a hidden password
+
+_DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]",
+                    "pg8000": "pg8000", "asyncpg": "asyncpg", "MySQLdb": "mysqlclient",
+                    "pymysql": "PyMySQL", "mysql": "mysql-connector-python",
+                    "mariadb": "mariadb", "oracledb": "oracledb", "cx_Oracle": "cx_Oracle",
+                    "pyodbc": "pyodbc", "pymssql": "pymssql"}
+"""pip package of the database driver modules SQLAlchemy imports."""
+
+
+def mask_storage(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (SQLAlchemy's rendering), for
+    anything written to a file or printed; a URL without a password (SQLite) is returned
+    unchanged. Text that is no URL still has a ``scheme://user:password@`` part masked."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError, TypeError):
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", rf"\g<1>{_MASK}@", str(url))
+    if parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
+
+
+def storage_is_masked(url: str) -> bool:
+    """Whether ``url`` carries a masked password (``***``, as study.json stores it)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).password == _MASK
+    except (ArgumentError, ValueError, TypeError):
+        return False
+
+
+def _driver_problem(url: str) -> str | None:
+    """Why the database driver of ``url`` cannot be loaded (None if it can)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import NoSuchModuleError
+
+    parsed = make_url(url)
+    try:
+        dialect = parsed.get_dialect()
+        load = getattr(dialect, "import_dbapi", None) or dialect.dbapi  # SQLAlchemy 1.4
+        load()
+    except NoSuchModuleError:
+        return (f"SQLAlchemy knows no database kind '{parsed.drivername}' (e.g. sqlite, "
+                "postgresql+psycopg2, mysql+pymysql)")
+    except ImportError as err:
+        module = err.name or str(err)
+        package = _DRIVER_PACKAGES.get(module.split(".")[0], module.split(".")[0])
+        return (f"its database driver, the Python module '{module}', is not installed; "
+                f"install it with: pip install \"{package}\" (or name an installed driver "
+                "in the URL: dialect+driver://..., e.g. postgresql+psycopg2://...)")
+    return None
+
+
+def check_storage(url: str) -> None:
+    """Refuse, with a ValueError naming the URL (password masked), a storage URL that
+    cannot be opened for a reason of its own: not a database URL, a masked password, a
+    database driver that is not installed (with the package to pip install)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    shown = mask_storage(url)
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError, TypeError):
+        raise ValueError(f"storage {shown!r}: not a database URL; use sqlite:///file.db or "
+                         "postgresql+psycopg2://user@host/db") from None
+    if storage_is_masked(url):
+        raise ValueError(f"storage {shown!r}: the password is masked ('{_MASK}', as "
+                         "study.json stores it); give the full URL, with its password")
+    problem = _driver_problem(url)
+    if problem is not None:
+        raise ValueError(f"storage {shown!r}: {problem}")
+
+
+def open_storage(url: str, *, heartbeat: bool = True) -> Any:
+    """The Optuna RDBStorage of ``url``, checked first (:func:`check_storage`); a database
+    that refuses the connection is a ValueError naming the masked URL.
+
+    With ``heartbeat`` (5 s), a trial whose worker died (no beat for 20 s) is marked failed
+    and not retried. Optuna 4.9 renamed the callback argument and class
     (``failed_trial_callback``/``RetryFailedTrialCallback`` are deprecated); both spellings
     are supported. The heartbeat is an Optuna "experimental" feature: its warning is muted."""
     import warnings
 
     import optuna.storages as storages
     from optuna.exceptions import ExperimentalWarning
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
 
+    check_storage(url)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
-        if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
-            return storages.RDBStorage(
-                url, heartbeat_interval=5, grace_period=20,
-                heartbeat_stale_trial_callback=storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=0))
-        return storages.RDBStorage(
-            url, heartbeat_interval=5, grace_period=20,
-            failed_trial_callback=storages.RetryFailedTrialCallback(max_retry=0))
+        kwargs: dict[str, Any] = {}
+        if heartbeat and hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+            kwargs = {"heartbeat_interval": 5, "grace_period": 20,
+                      "heartbeat_stale_trial_callback":
+                          storages.RetryHeartbeatStaleTrialCallback(max_retry=0)}
+        elif heartbeat:
+            kwargs = {"heartbeat_interval": 5, "grace_period": 20,
+                      "failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=0)}
+        try:
+            return storages.RDBStorage(url, **kwargs)
+        except OperationalError as err:
+            reason = str(err.orig if err.orig is not None else err).strip().splitlines()[0]
+            password = make_url(url).password
+            if password:  # drivers do not echo it, but never risk it
+                reason = reason.replace(str(password), _MASK)
+            raise ValueError(f"storage {mask_storage(url)!r}: cannot open the database "
+                             f"({reason})") from None
 
 
 def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
@@ -221,6 +452,9 @@ def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
     """Add trials to the shared study until it holds ``trials`` finished ones (complete or
     pruned, counted over all workers) or ``timeout`` seconds pass; returns the Optuna study.
 
+    ``storage`` is an RDB URL with its password, if any (:func:`open_storage`; a masked
+    one or a missing database driver is a ValueError). ``space`` is checked
+    (:func:`check_space`) before the storage is opened.
     ``worker`` offsets the sampler's seed so that parallel workers explore differently.
     ``sampler`` "tpe" (default) or "random" (the baseline of benchmarks/search.py).
     """
@@ -229,7 +463,7 @@ def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
     from optuna.trial import TrialState
 
     clean = check_space(space if space is not None else DEFAULT_SPACES[task], task)
-    rdb = _heartbeat_storage(storage)
+    rdb = open_storage(storage)
     prune = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
              if pruner == "median" else optuna.pruners.SuccessiveHalvingPruner())
     if sampler not in ("tpe", "random"):
