@@ -106,6 +106,7 @@ def main() -> None:
     import starlearn as sl
     from starlearn.evaluate.autoencoder import add_noise
     from starlearn.evaluate.metrics import robust_sigma
+    from starlearn.noise import draw_snr
     from starlearn.synth import generate
 
     folder = args.folder or Path(tempfile.mkdtemp())
@@ -131,7 +132,7 @@ def main() -> None:
     train, test = spectra[:args.n_train], spectra[args.n_train:]
     shape = etc_noise_shape(train.wave)
     rng = np.random.default_rng(7)
-    train_snr = np.exp(rng.uniform(np.log(5), np.log(50), len(train)))
+    train_snr = draw_snr((5.0, 50.0), rng, size=len(train))  # log-uniform
     noisy_train = add_noise(train, train_snr, seed=11, shape=shape)
     paths = {"clean": folder / "train-clean.h5", "noisy": folder / "train-noisy.h5"}
     for kind, spectra_set in (("clean", train), ("noisy", noisy_train)):

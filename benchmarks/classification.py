@@ -44,7 +44,8 @@ def main() -> None:
 
     from starlearn.estimators import Classifier
     from starlearn.evaluate.classification import evaluate_classifier, plot_domains
-    from starlearn.preprocess import DomainAdapter, LineWindow, median_snr
+    from starlearn.noise import measure_snr
+    from starlearn.preprocess import DomainAdapter, LineWindow
     from starlearn.synth import draw_labels, render
 
     fractions = (0.45, 0.45, 0.10)
@@ -63,7 +64,7 @@ def main() -> None:
     window = LineWindow()
     grid = window.grid
     near = pool.replace(mask=pool.mask | ((pool.wave < grid.start) | (pool.wave > grid.stop)))
-    snr = median_snr(near)
+    snr = measure_snr(near)
     blur = DomainAdapter(r_source=13_000, r_target=1_800, target_grid="lamost",
                          target_snr=snr[snr > 0])
     extra = {} if args.epochs is None else {"epochs": args.epochs}

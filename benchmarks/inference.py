@@ -102,7 +102,7 @@ def main() -> None:
     from starlearn.evaluate.classification import classification_metrics
     from starlearn.infer import OnnxEngine, TorchEngine, export_onnx
     from starlearn.infer.quantize import quantize_int8
-    from starlearn.infer.runner import run_archive
+    from starlearn.jobs.archive import run_archive
     from starlearn.models import build_model
     from starlearn.preprocess import LineWindow, Resample
     from starlearn.synth import generate, write_lamost_files

@@ -35,6 +35,7 @@ print(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} {time.perf_counter(
 def write_big(path: Path, gb: float, seed: int = 0) -> int:
     from starlearn import synth
     from starlearn.io.dataset import DatasetWriter
+    from starlearn.noise import draw_noise, noise_sigma
 
     base = synth.generate("apogee", 256, seed=seed, snr=None)
     per_spectrum = base.n_pix * 9
@@ -47,8 +48,8 @@ def write_big(path: Path, gb: float, seed: int = 0) -> int:
             k = min(len(base), n_total - written)
             snr = rng.uniform(30, 200, (k, 1))
             block = base[:k]
-            noisy = block.flux + rng.standard_normal(block.flux.shape) / snr
-            writer.append(block.replace(flux=noisy, ivar=np.where(block.mask, 0, snr**2),
+            noisy, ivar = draw_noise(block.flux, noise_sigma(1.0, snr), rng)
+            writer.append(block.replace(flux=noisy, ivar=np.where(block.mask, 0, ivar),
                                         ids=[str(written + i) for i in range(k)], meta=None))
             written += k
     return n_total

@@ -35,7 +35,7 @@ import numpy as np
 from astropy.io import fits
 
 import starlearn.io as sio
-from starlearn.io.ingest import ingest
+from starlearn.jobs.ingest import ingest
 
 
 def write_lamost(folder: Path, n: int) -> list[Path]:

@@ -49,6 +49,7 @@ def emulate(labels: np.ndarray) -> np.ndarray:
 
 def make_sets(n_train: int, n_test: int, folder: Path, seed: int = 0) -> dict[str, Path]:
     from starlearn import SpectrumSet
+    from starlearn.noise import draw_noise, draw_snr, noise_sigma
 
     rng = np.random.default_rng(seed)
     mock = np.load(SHARED / "labels_for_20000_mock_dwarf_dwarf_binaries.npz")["mock_labels"]
@@ -57,12 +58,13 @@ def make_sets(n_train: int, n_test: int, folder: Path, seed: int = 0) -> dict[st
     wave = np.load(SHARED / "apogee_wavelength.npz")["wavelength"]
     bad = np.load(SHARED / "apogee_mask.npz")["apogee_mask"].astype(bool)
     err = np.load(SHARED / "spectrum_ap_id_2M13012770+5754582_.npz")["spec_err"]
-    shape = err / np.median(err[~bad])  # real per-pixel error shape, median 1
     flux = emulate(labels5)
-    snr = np.exp(rng.uniform(np.log(20), np.log(200), len(flux)))
-    sigma = shape[None, :] / snr[:, None]
-    noisy = flux + rng.standard_normal(flux.shape) * sigma
-    ivar = np.where(bad[None, :], 0.0, 1.0 / sigma**2)
+    snr = draw_snr((20.0, 200.0), rng, size=len(flux))
+    # noise independent of the flux with the real per-pixel error shape (median 1 over the
+    # good pixels): S/N = 1 / sigma in the median (starlearn.noise)
+    sigma = noise_sigma(1.0, snr[:, None], noise_shape=err, good=~bad)
+    noisy, ivar = draw_noise(flux, sigma, rng)
+    ivar = np.where(bad[None, :], 0.0, ivar)
     full = SpectrumSet(wave=wave, flux=noisy, ivar=ivar,
                        labels=labels5[:, :4], label_names=["teff", "logg", "fe_h", "alpha_fe"],
                        meta={"snr": snr})

@@ -1,7 +1,7 @@
 """TPE against random search with the same budget of trials on a regression task.
 
 Synthetic LAMOST-like spectra (labels Teff, log g, [Fe/H]); each trial trains a network of
-the regression search space (starlearn.train.search) for at most ``--max-epochs`` epochs
+the regression search space (starlearn.jobs.search) for at most ``--max-epochs`` epochs
 and returns its best validation score (mean squared error of the standardised label means).
 Both samplers use the median pruner. The best score so far after each trial is averaged
 over ``--seeds`` independent studies per sampler, all in one run.
@@ -33,8 +33,8 @@ def main() -> None:
     import optuna
     from optuna.trial import TrialState
 
+    from starlearn.jobs.search import run_search
     from starlearn.synth import generate
-    from starlearn.train.search import run_search
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     folder = Path(tempfile.mkdtemp())

@@ -70,6 +70,7 @@ from scipy.ndimage import gaussian_filter1d, uniform_filter1d
 
 import starlearn as sl
 from starlearn.grid import C_KMS, PRESETS
+from starlearn.noise import gaussian_noise, sigma_from_ivar
 from starlearn.preprocess import DopplerShift
 from starlearn.synth import render
 from starlearn.synth.generator import _planck
@@ -509,7 +510,7 @@ def measure_optical(stars: list[dict[str, Any]]) -> None:
             env = upper_envelope(w, f, good)
             star["rest_wave"], star["rest_flux"], star["good"], star["env"] = w, f, good, env
             star["B_real"] = band_blanketing(w, f / env, good)
-            rel = np.where(good, 1.0 / np.sqrt(np.maximum(real.ivar[0], 1e-30)) / env, 0.0)
+            rel = np.where(good, sigma_from_ivar(real.ivar[0]) / env, 0.0)
             rng = np.random.default_rng(1000 + k)
             for tag, s_flux, s_norm in (("", syn.flux[k], syn_norm[k]),
                                         ("_feh_shift", syn2.flux[k], syn2_norm[k])):
@@ -523,7 +524,7 @@ def measure_optical(stars: list[dict[str, Any]]) -> None:
                 star[f"B_syn_env_noiseless{tag}"] = band_blanketing(w, sf / senv, sgood)
                 draws = []
                 for _ in range(N_NOISE):
-                    noisy = sf + rel * cont * rng.standard_normal(w.size)
+                    noisy = sf + gaussian_noise(rel * cont, rng)
                     draws.append(band_blanketing(w, noisy / upper_envelope(w, noisy, sgood),
                                                  sgood))
                 star[f"B_syn_env_noise{tag}"] = list(np.mean(draws, axis=0))

@@ -5,7 +5,8 @@ import numpy as np
 from click.testing import CliRunner
 
 from starlearn import SpectrumSet
-from starlearn.cli import main, parse_range
+from starlearn.cli import main
+from starlearn.cli._options import parse_range
 
 
 def test_parse_range():

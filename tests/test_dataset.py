@@ -33,6 +33,26 @@ def test_hdf5_round_trip_is_exact(tmp_path):
     assert_sets_equal(s, SpectrumSet.read(path))
 
 
+def test_sl_read_of_a_data_set_round_trips_exactly(tmp_path):
+    """The one door: sl.read identifies the data set by content and gives back exactly what
+    was written (flux, ivar, mask, labels, classes, ids, meta: no columns added), as
+    SpectrumSet.read and read_dataset do."""
+    import starlearn as sl
+
+    s = make_set(n=7)
+    s.mask[3, :4] = True
+    s = s.replace()
+    path = tmp_path / "set.h5"
+    s.write(path)
+    got = sl.read(path)
+    assert_sets_equal(s, got)
+    assert got.meta.colnames == ["snr", "survey"]
+    assert_sets_equal(got, SpectrumSet.read(path))
+    assert_sets_equal(got, sl.read_dataset(path))
+    assert_sets_equal(got, sl.read(path, format="starlearn-h5"))
+    assert got.mask[3, :4].all() and np.all(got.ivar[3, :4] == 0)
+
+
 def test_round_trip_per_spectrum_wave_and_no_labels(tmp_path):
     s = SpectrumSet(wave=np.cumsum(np.ones((3, 10)), axis=1) + np.arange(3)[:, None],
                     flux=np.random.default_rng(1).normal(size=(3, 10)))

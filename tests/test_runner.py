@@ -12,7 +12,7 @@ import pytest
 from astropy.table import Table
 
 from starlearn.estimators import Regressor
-from starlearn.infer.runner import plan_parts, read_catalogue, run_archive
+from starlearn.jobs.archive import plan_parts, read_catalogue, run_archive
 from starlearn.synth import generate, write_lamost_files
 
 
@@ -110,7 +110,7 @@ def _worker_threads(model_dir):
     import torch
     from threadpoolctl import threadpool_info
 
-    from starlearn.infer.runner import _model
+    from starlearn.jobs.archive import _model
 
     _model(model_dir, "torch", 1)
     return torch.get_num_threads(), sorted({p["num_threads"] for p in threadpool_info()})

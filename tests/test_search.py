@@ -17,10 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 import starlearn as sl
-import starlearn.train.search as search_mod
-from starlearn._cli_search import _resolve_storage
+import starlearn.jobs.search as search_mod
 from starlearn.cli import main
-from starlearn.train.search import (
+from starlearn.jobs.search import (
     DEFAULT_SPACES,
     STORAGE_ENV,
     check_space,
@@ -28,6 +27,7 @@ from starlearn.train.search import (
     load_space,
     mask_storage,
 )
+from starlearn.jobs.search import resolve_storage as _resolve_storage
 
 from .test_regression import toy_set
 

@@ -7,7 +7,7 @@ from starlearn.spectra import SpectrumSet
 __version__ = "0.1.0"
 
 _LAZY = {"Regressor": ("starlearn.estimators", "Regressor"),
-         "load": ("starlearn.artifact", "load")}
+         "load": ("starlearn.estimators", "load")}
 
 
 def __getattr__(name: str):  # torch is imported only when an estimator is used

@@ -349,26 +349,63 @@ class SpectrumSet:
                    ids=np.concatenate([s.ids for s in sets]), meta=meta)
 
     # ------------------------------------------------------------------ persistence
-    def write(self, path: str | PathLike, *, overwrite: bool = False,
-              provenance: dict[str, Any] | None = None) -> None:
-        """Write to the starlearn HDF5 data-set format (see docs/dataset-format.md).
+    def write(self, path: str | PathLike, format: str | None = None, *,
+              overwrite: bool = False, provenance: dict[str, Any] | None = None,
+              **options: Any) -> None:
+        """Write the spectra to a file through the reader registry.
 
-        ``provenance`` (command, config, versions) is stored as JSON in the file.
+        Parameters
+        ----------
+        path : path-like
+        format : str, optional
+            A format with a registered writer; default ``"starlearn-h5"``, the starlearn
+            HDF5 data set (docs/dataset-format.md), whatever the file name.
+        overwrite : bool
+            Replace an existing file (whole: a reader of the old file keeps it); otherwise
+            an existing file raises FileExistsError.
+        provenance : dict, optional
+            How the file was made (command, config, versions), stored as JSON in the file.
+        **options
+            Passed to the writer.
         """
-        from starlearn.io.dataset import write_dataset
+        from starlearn.io.registry import write
 
-        write_dataset(self, path, overwrite=overwrite, provenance=provenance)
+        write(self, path, format, overwrite=overwrite, provenance=provenance, **options)
 
     @classmethod
-    def read(cls, path: str | PathLike) -> SpectrumSet:
-        """Read a whole file in the starlearn HDF5 data-set format into memory.
+    def read(cls, path: Any, format: str | None = None, **options: Any) -> SpectrumSet:
+        """Read a file of any registered format: the same door as :func:`starlearn.read`.
 
-        For files larger than memory use :func:`starlearn.io.open_dataset`, which reads
-        batches lazily.
+        Parameters
+        ----------
+        path : path, file object or HDUList
+            A starlearn data set (HDF5) or any survey file ``starlearn.read`` reads.
+        format : str, optional
+            A registered format name (``starlearn.io.formats()``); by default identified
+            from the content.
+        **options
+            Passed to the reader (e.g. ``rows=`` to read only some spectra of a data set).
+
+        Returns
+        -------
+        SpectrumSet
+            A data set comes back as stored; a survey file's spectra carry meta ``file``
+            and ``format``.
+
+        Raises
+        ------
+        starlearn.io.ReadError
+            A ValueError naming the file and the problem (also a FileNotFoundError when
+            the file does not exist).
+
+        Notes
+        -----
+        For data sets larger than memory use :func:`starlearn.io.open_dataset`, which
+        reads batches lazily.
         """
-        from starlearn.io.dataset import read_dataset
+        from starlearn.io.registry import read
 
-        return read_dataset(path)
+        return read(path, format, **options)
 
     def __repr__(self) -> str:
         lo, hi = float(np.min(self.wave)), float(np.max(self.wave))

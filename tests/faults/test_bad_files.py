@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 import starlearn as sl
 from starlearn.cli import EXIT_REJECTED, main
-from starlearn.infer.runner import read_catalogue, run_archive
-from starlearn.io.ingest import ingest
+from starlearn.jobs.archive import read_catalogue, run_archive
+from starlearn.jobs.ingest import ingest
 
 from .conftest import N_GOOD
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from starlearn._lock import LockedError, lock_path, output_lock
 from starlearn.cli import main
-from starlearn.infer.runner import read_catalogue
+from starlearn.jobs.archive import read_catalogue
 
 from .conftest import N_GOOD, cli
 

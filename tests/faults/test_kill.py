@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import starlearn as sl
-from starlearn.infer.runner import read_catalogue
+from starlearn.jobs.archive import read_catalogue
 
 from .conftest import N_GOOD, cli
 

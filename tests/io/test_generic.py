@@ -138,13 +138,20 @@ def test_ondrejov_specutils_loader(tmp_path):
     assert_allclose(table.spectral_axis.value, air_to_vacuum(wave))
 
 
-def test_a_data_set_given_to_read_points_to_read_dataset(tmp_path):
+def test_read_reads_a_data_set_as_read_dataset_does(tmp_path):
+    """One door: sl.read identifies a starlearn data set by its content and gives what
+    SpectrumSet.read and read_dataset give."""
+    from starlearn import SpectrumSet
     from starlearn.synth import generate
 
+    from ..test_dataset import assert_sets_equal
+
     generate("lamost", 3, seed=1).write(tmp_path / "set.h5")
-    with pytest.raises(ReadError, match=r"set.h5: an HDF5 file.*read_dataset"):
-        sio.read(tmp_path / "set.h5")
-    assert len(sio.read_dataset(tmp_path / "set.h5")) == 3
+    assert sio.identify_format(tmp_path / "set.h5") == ["starlearn-h5"]
+    got = sio.read(tmp_path / "set.h5")
+    assert_sets_equal(got, sio.read_dataset(tmp_path / "set.h5"))
+    assert_sets_equal(got, SpectrumSet.read(tmp_path / "set.h5"))
+    assert len(got) == 3
 
 
 def _image(header: dict, n: int = 200, data=None) -> fits.HDUList:

@@ -6,8 +6,8 @@ from numpy.testing import assert_allclose
 
 from starlearn import SpectrumSet, get_grid
 from starlearn.cli import main
-from starlearn.io import ReadError
-from starlearn.io.ingest import expand_inputs, ingest
+from starlearn.io import ReadError, expand_inputs
+from starlearn.jobs.ingest import ingest
 
 from .test_lamost import lrs_image_hdul
 
@@ -78,6 +78,16 @@ def test_expand_inputs_from_list_file_and_glob(tmp_path):
     assert expand_inputs([str(tmp_path / "*.fits*")]) == [str(tmp_path / "a.fits"),
                                                            str(tmp_path / "b.fits.gz")]
     assert len(expand_inputs([tmp_path])) == 3
+
+
+def test_expand_inputs_takes_an_existing_file_as_named(tmp_path):
+    """A file with glob characters in its name is that file, not a pattern."""
+    odd = tmp_path / "spec[1].fits"
+    odd.write_text("x")
+    (tmp_path / "spec1.fits").write_text("x")
+    assert expand_inputs([odd]) == [str(odd)]
+    assert expand_inputs(str(tmp_path / "spec?.fits")) == [str(tmp_path / "spec1.fits")]
+    assert expand_inputs([tmp_path / "gone.fits"]) == [str(tmp_path / "gone.fits")]
 
 
 def test_ingest_cli(tmp_path):

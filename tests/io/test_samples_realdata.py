@@ -126,13 +126,13 @@ def _claims(path: Path) -> tuple[list[str], list[str]]:
     """(product formats, generic formats) whose identifiers claim the file, every
     identifier asked directly."""
     infos = [i for i in registry.formats() if i.identifier is not None]
-    if registry._is_fits(str(path)):
+    if registry.is_fits(str(path)):
         with as_hdulist(path) as hdul:
             found = [i for i in infos if i.fits in (True, None)
-                     and registry._safe(i.identifier, str(path), (hdul,))]
+                     and registry.accepts(i.name, hdul, str(path))]
     else:
         found = [i for i in infos if i.fits in (False, None)
-                 and registry._safe(i.identifier, str(path), (str(path),))]
+                 and registry.accepts(i.name, str(path))]
     return ([i.name for i in found if not i.generic], [i.name for i in found if i.generic])
 
 

@@ -404,10 +404,10 @@ class SavedEstimator(BaseEstimator):
     @classmethod
     def load(cls, path: str | PathLike) -> Any:
         """Rebuild a fitted estimator from its artifact folder (errors as
-        :func:`starlearn.artifact.load` raises them)."""
+        :func:`starlearn.estimators.load` raises them)."""
         from pathlib import Path
 
-        from starlearn.artifact import _restore
+        from starlearn.estimators.loading import _restore
 
         return _restore(Path(path), cls)
 

@@ -26,6 +26,7 @@ from starlearn.estimators._common import (
     reset_fitted,
 )
 from starlearn.models import MODEL_DEFAULTS, build_model, model_names
+from starlearn.noise import draw_noise, draw_snr, noise_sigma, signal_level
 from starlearn.spectra import SpectrumSet
 from starlearn.train.data import FluxScaler, iterate_batches, to_tensor
 from starlearn.train.trainer import resolve_device
@@ -255,13 +256,11 @@ class Autoencoder(SavedEstimator):
     def _noisy(self, spectra: SpectrumSet, rng: np.random.Generator) -> tuple[np.ndarray,
                                                                                np.ndarray]:
         """Clean spectra plus noise at the configured S/N: (noisy flux, its ivar)."""
-        lo, hi = self._snr_range()
-        snr = np.exp(rng.uniform(np.log(lo), np.log(hi), len(spectra)))
-        level = np.array([np.median(np.abs(f[~m])) if (~m).any() else 1.0
-                          for f, m in zip(spectra.flux, spectra.mask, strict=True)])
-        sigma = (level / snr)[:, None] * self._noise_shape[None, :]
-        noisy = spectra.flux + rng.standard_normal(spectra.flux.shape) * sigma
-        return noisy, 1.0 / sigma**2
+        snr = draw_snr(self._snr_range(), rng, size=len(spectra))
+        level = signal_level(spectra.flux, ~spectra.mask, empty=1.0)
+        shape = self._noise_shape
+        sigma = noise_sigma(level[:, None], snr[:, None], noise_shape=shape, good=shape > 0)
+        return draw_noise(spectra.flux, sigma, rng)
 
     def _batch(self, spectra: SpectrumSet, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
         """(input, target, weight) tensors for the configured training mode."""

@@ -42,6 +42,7 @@ from starlearn.estimators._common import (
 )
 from starlearn.infer.engine import ENGINES
 from starlearn.models import build_model, model_names
+from starlearn.noise import gaussian_noise, sigma_from_ivar, signal_level
 from starlearn.spectra import SpectrumSet
 from starlearn.train.balance import METHODS, balance_classes
 from starlearn.train.trainer import resolve_device
@@ -373,9 +374,8 @@ class Classifier(SavedEstimator):
                 rows = order[start:start + self.batch_size]
                 xb = x_train[rows]
                 if self.augment_noise > 0:
-                    pick = rng.random(len(rows)) < self.augment_noise
-                    xb = xb + (pick[:, None, None] * rng.standard_normal(xb.shape)
-                               * sigma[rows]).astype(np.float32)
+                    xb = xb + gaussian_noise(sigma[rows], rng,
+                                             fraction=self.augment_noise).astype(np.float32)
                 batch = [torch.as_tensor(xb, device=dev),
                          torch.as_tensor(y_train[rows], device=dev)]
                 if target_x is not None:
@@ -518,10 +518,8 @@ class Classifier(SavedEstimator):
 
 def _input_sigma(spectra: SpectrumSet) -> np.ndarray:
     """Noise of the edge-normalised network input (n, 1, n_pixels) from the error spectra."""
-    good = ~spectra.mask & (spectra.ivar > 0)
-    sigma = np.where(good, 1.0 / np.sqrt(np.maximum(spectra.ivar, 1e-30)), 0.0)
-    level = np.array([np.median(np.abs(f[g])) if g.any() else 1.0
-                      for f, g in zip(spectra.flux, good, strict=True)])
+    sigma = sigma_from_ivar(spectra.ivar, spectra.mask)
+    level = signal_level(spectra.flux, ~spectra.mask & (spectra.ivar > 0), empty=1.0)
     return (sigma / np.maximum(level, 1e-30)[:, None]).astype(np.float32)[:, None, :]
 
 

@@ -37,7 +37,7 @@ from starlearn.estimators._common import (
 )
 from starlearn.infer.engine import ENGINES
 from starlearn.models import build_model
-from starlearn.preprocess.domain import median_snr
+from starlearn.noise import measure_snr, redraw_noise
 from starlearn.spectra import SpectrumSet
 from starlearn.train.data import FluxScaler, iterate_batches, to_tensor
 from starlearn.train.losses import masked_gaussian_nll
@@ -332,9 +332,7 @@ class Regressor(SavedEstimator):
     def _augment(self, flux: np.ndarray, mask: np.ndarray, ivar: np.ndarray,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if self.augment_noise > 0:
-            pick = rng.random(len(flux)) < self.augment_noise
-            sigma = np.where(ivar > 0, 1.0 / np.sqrt(np.maximum(ivar, 1e-30)), 0.0)
-            flux = flux + pick[:, None] * rng.standard_normal(flux.shape) * sigma
+            flux, _ = redraw_noise(flux, ivar, rng, fraction=self.augment_noise)
         if self.augment_mask > 0:
             mask = mask | (rng.random(mask.shape) < self.augment_mask)
         if self.augment_rv > 0:
@@ -432,7 +430,7 @@ class Regressor(SavedEstimator):
 
     def _predict_arrays(self, spectra: SpectrumSet, batch_size: int = 256,
                         mc: bool = True, mc_override: int | None = None) -> dict[str, Any]:
-        snr = median_snr(spectra, step=4)  # every 4th pixel: as good a median, 4x faster
+        snr = measure_snr(spectra, step=4)  # every 4th pixel: as good a median, 4x faster
         inv_snr = np.divide(1.0, snr, out=np.full(snr.shape, np.nan), where=snr > 0)
         if hasattr(self, "cannon_"):
             out = self.cannon_.infer(spectra.flux, spectra.ivar)
@@ -455,10 +453,9 @@ class Regressor(SavedEstimator):
                 # over K further ones estimates the propagated error spectrum
                 # (float64 draws: the same noise stream as earlier versions, so that a saved
                 # model gives the same errors)
-                sigma = np.where(batch.ivar > 0, 1 / np.sqrt(np.maximum(batch.ivar, 1e-30)), 0)
                 n_pix = batch.flux.shape[1]
-                noisy = (batch.flux[None] + rng.standard_normal((k, *batch.flux.shape))
-                         * sigma[None]).reshape(-1, n_pix)
+                noisy = redraw_noise(batch.flux, batch.ivar, rng,
+                                     n_draws=k)[0].reshape(-1, n_pix)
                 mask = np.broadcast_to(batch.mask, (k, *batch.mask.shape)).reshape(-1, n_pix)
                 ivar = np.broadcast_to(batch.ivar, (k, *batch.ivar.shape)).reshape(-1, n_pix)
                 mk = engine.run(self._network_input(noisy, mask, ivar))[0]

@@ -1,25 +1,27 @@
-"""Read many single-spectrum files into one SpectrumSet: the archive runner's read path.
+"""Read many files: the batch reader :func:`read_many` (the archive runner's and the
+command line's read path), and the paths it expands (:func:`expand_inputs`).
 
-:func:`starlearn.io.read` returns one SpectrumSet per file, whose astropy meta table alone
-costs about as much as opening a small FITS file. A format that registers a *row reader*
-(``register_row_reader``) hands back plain arrays and a dict of header values instead, and
-:func:`read_many` builds one set (and one meta table) for all the files of a batch. Formats
-without a row reader go through :func:`~starlearn.io.read` as usual. A format may also
-register a *direct* row reader that opens the file itself with a faster FITS library
-(LAMOST LRS images through fitsio/cfitsio); it is tried first for a file that follows a
-file of its format, and hands any file it is not certain of to the usual path. Identification is the
-registry's, once: a file that the previous file's format accepts (and no format of higher
-priority) is read as that format, which in an archive of one survey costs one identifier
-call per file instead of one per registered format; any other file is identified among all
-formats as :func:`~starlearn.io.read` does. (Formats of one priority are told apart by
-content, so their identifiers do not overlap on real files; an ambiguous file that
-:func:`~starlearn.io.read` would refuse is read as the previous file's format here.)
+:func:`read_many` reads what :func:`starlearn.io.read` reads, file by file and with the
+same reasons for the files it cannot use, and puts the spectra in few SpectrumSets. A
+format may register a *row reader* (``register_row_reader``) that hands back plain arrays
+and a dict of header values instead of a SpectrumSet: the rows of one length become one
+set with one meta table (the astropy table built per file by ``read`` costs about as much
+as opening a small FITS file). Formats without a row reader (the HDF5 data set included)
+go through :func:`starlearn.io.read`. A format may also register a *direct* row reader
+that opens the file itself with a faster FITS library (LAMOST LRS images through
+fitsio/cfitsio); it is tried first for a file that follows a file of its format, and hands
+any file it is not certain of to the usual path.
+
+Identification is the registry's (:func:`starlearn.io.registry.identify`), with the
+previous file's format as a hint: in an archive of one survey that costs one identifier
+call per file instead of one per registered format.
 """
 
 from __future__ import annotations
 
+import glob
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,20 +29,62 @@ import numpy as np
 
 from starlearn.io.fitsutil import ReadError, as_hdulist
 from starlearn.io.registry import (
-    _INFO,
     NO_USABLE_PIXEL,
-    _call,
-    _choose,
-    _identify,
-    _is_fits,
-    _safe,
-    formats,
+    format_info,
+    identify,
+    is_fits,
     read,
+    read_as,
     reader_errors,
 )
 from starlearn.spectra import SpectrumSet, check_wave
 
-__all__ = ["SpectrumRow", "read_many", "register_row_reader", "rows_to_set"]
+__all__ = ["SpectrumRow", "expand_inputs", "read_many", "register_row_reader", "rows_to_set"]
+
+SPECTRUM_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fit.gz", ".fts", ".txt", ".dat", ".csv")
+"""File-name endings :func:`expand_inputs` takes from a folder (data sets are named, not
+searched for: a folder of ingested ``.h5`` files next to their sources is not read twice)."""
+
+LIST_SUFFIXES = (".lst", ".list")
+"""File-name endings of list files (one path per line)."""
+
+
+def _files_under(folder: str) -> list[str]:
+    """Spectrum files under ``folder`` (recursively), in path order (folder by folder, as
+    sorting the paths' components gives)."""
+    found = []
+    for root, _dirs, names in os.walk(folder):
+        found.extend(os.path.join(root, n) for n in names
+                     if n.lower().endswith(SPECTRUM_SUFFIXES))
+    found = [f for f in found if os.path.isfile(f)]  # no broken links
+    return sorted(found, key=lambda f: f.split(os.sep))
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike] | str | os.PathLike) -> list[str]:
+    """Paths from files, folders (searched recursively), glob patterns and list files.
+
+    A list file (``.lst``/``.list``) holds one path per line (``#`` comments allowed),
+    relative to the list's folder. A file that exists is taken as named, even with
+    ``*?[`` in its name. Order is kept; duplicates are dropped; a path that does not exist
+    is kept (reading it gives the reason).
+    """
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else inputs
+    out: list[str] = []
+    for item in items:
+        text = os.fspath(item)
+        if os.path.isdir(text):
+            found = _files_under(text)
+        elif text.lower().endswith(LIST_SUFFIXES) and os.path.isfile(text):
+            base = os.path.dirname(text)
+            with open(text, encoding="utf-8") as f:
+                found = [os.path.join(base, line.strip()) for line in f
+                         if line.strip() and not line.lstrip().startswith("#")]
+        elif any(c in text for c in "*?[") and not os.path.exists(text):
+            found = sorted(glob.glob(text, recursive=True))
+        else:
+            found = [text]
+        out.extend(found)
+    return list(dict.fromkeys(out))
 
 
 @dataclass
@@ -115,43 +159,67 @@ def _check_row(row: SpectrumRow) -> None:
                              f"expected {flux.shape} like flux")
 
 
-def _format_of(name: str, hdul: Any, previous: str | None) -> str:
-    if previous is not None:
-        info = _INFO[previous]
-        if (info.identifier is not None and _safe(info.identifier, name, (hdul,))
-                and not _identify(name, hdul, min_priority=info.priority + 1)):
-            return previous
-    return _choose(name, _identify(name, hdul), hdul)
-
-
-def read_many(paths: Sequence[str | os.PathLike], format: str | None = None,
+def read_many(inputs: Iterable[str | os.PathLike] | str | os.PathLike,
+              format: str | None = None, *, progress: bool = False,
               **options: Any) -> tuple[list[SpectrumSet], list[tuple[str, str]]]:
-    """Read ``paths`` (files of any registered format); returns the spectra as few
-    SpectrumSets as possible (one per spectrum length for formats with a row reader, one
-    per file for the others; meta ``file`` and ``format`` as :func:`read` gives) and the
-    files that could not be used with the reason (the reasons :func:`read` gives)."""
-    if format is not None and format not in _INFO:
-        raise ValueError(f"unknown format '{format}'; known formats: "
-                         f"{', '.join(r.name for r in formats())}")
+    """Read many files of any registered formats: the batch form of
+    :func:`starlearn.io.read`.
+
+    Parameters
+    ----------
+    inputs : path or iterable of paths
+        Files, folders (searched recursively), glob patterns and list files, expanded by
+        :func:`expand_inputs`: survey files and starlearn data sets (HDF5) alike.
+    format : str, optional
+        A registered format for every file; by default each file's format is identified
+        from its content, as :func:`starlearn.io.read` does.
+    progress : bool
+        Show a progress bar (one step per file).
+    **options
+        Passed to every reader.
+
+    Returns
+    -------
+    sets : list of SpectrumSet
+        The spectra of the readable files, in the order of each set's first file: the
+        files of a format with a row reader as one set per spectrum length, every other
+        file (data sets included) as its own set, as :func:`~starlearn.io.read` gives it
+        (meta ``file`` and ``format`` for survey files). ``SpectrumSet.concat(sets)`` joins
+        them when they have one length.
+    rejects : list of (path, reason)
+        The files that could not be used, each with the reason :func:`starlearn.io.read`
+        gives for it; one bad file never stops the others.
+
+    Raises
+    ------
+    ValueError
+        ``format`` is not a registered format (before any file is read).
+    """
+    if format is not None:
+        format_info(format)
+    from tqdm import tqdm
+
+    paths = expand_inputs(inputs)
     rows: dict[int, list[SpectrumRow]] = {}
-    sets: list[SpectrumSet] = []
+    first: dict[int, int] = {}  # spectrum length -> position of its first row
+    placed: list[tuple[int, SpectrumSet]] = []
     rejects: list[tuple[str, str]] = []
     previous = format
-    for path in paths:
-        name = os.fspath(path)
+    for position, name in enumerate(tqdm(paths, disable=not progress, unit="file",
+                                         desc="read")):
         try:
             direct = _DIRECT_READERS.get(previous) if previous is not None else None
             row = direct(name, name, **options) if direct is not None else None
             fmt = previous
-            if row is None and not _is_fits(name):  # text formats, files that do not exist
-                sets.append(read(name, format=format, **options))
+            if row is None and not is_fits(name):  # data sets, text, files that do not exist
+                placed.append((position, read(name, format=format, **options)))
                 continue
             if row is None:
                 with as_hdulist(name) as hdul:
-                    fmt = format or _format_of(name, hdul, previous)
+                    fmt = format or identify(name, hdul, previous=previous)
                     previous = fmt
                     if fmt not in _ROW_READERS:
-                        sets.append(_call(fmt, hdul, name, options))
+                        placed.append((position, read_as(fmt, hdul, name, **options)))
                         continue
                     with reader_errors(fmt, name):
                         row = _ROW_READERS[fmt](hdul, name, **options)
@@ -160,11 +228,12 @@ def read_many(paths: Sequence[str | os.PathLike], format: str | None = None,
             row.meta.setdefault("file", name)
             row.meta.setdefault("format", fmt)
             rows.setdefault(row.flux.size, []).append(row)
+            first.setdefault(row.flux.size, position)
         except ReadError as err:
             rejects.append((name, err.reason))
         except (ValueError, OSError) as err:
             rejects.append((name, str(err)))
-    for group in rows.values():
+    for size, group in rows.items():
         try:
             spectra = rows_to_set(group)
         except ValueError:  # not expected after _check_row; isolate the row that fails
@@ -181,5 +250,6 @@ def read_many(paths: Sequence[str | os.PathLike], format: str | None = None,
         empty = spectra.mask.all(axis=1)  # the SpectrumSet's own notion of a usable pixel
         rejects.extend((str(f), NO_USABLE_PIXEL) for f in spectra.meta["file"][empty])
         if not empty.all():
-            sets.insert(0, spectra[~empty] if empty.any() else spectra)
-    return sets, rejects
+            placed.append((first[size], spectra[~empty] if empty.any() else spectra))
+    placed.sort(key=lambda item: item[0])
+    return [spectra for _, spectra in placed], rejects

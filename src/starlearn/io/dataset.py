@@ -14,10 +14,17 @@ Layout (see ``docs/dataset-format.md``)::
 
 Spectrum arrays are chunked in whole spectra, so a reader pulls a batch of rows without
 touching the rest of the file.
+
+The format is registered with the reader registry as ``"starlearn-h5"`` (reader
+:func:`read_dataset`, writer :func:`write_dataset`, identified by the HDF5 signature and
+the root attribute ``format``), so ``starlearn.read``, ``SpectrumSet.read`` /
+``SpectrumSet.write`` and ``starlearn.io.read_many`` read and write it like any other
+format; :func:`open_dataset` is the lazy view for files larger than memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -25,17 +32,19 @@ import shutil
 from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import h5py
 import numpy as np
 from astropy.table import Table
 
 from starlearn._atomic import remove_stale_temporaries, temporary_name
+from starlearn.io.fitsutil import FileMissingError, ReadError
+from starlearn.io.registry import HDF5_SIGNATURE, register_reader, register_writer
 from starlearn.spectra import SpectrumSet
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DatasetStore", "DatasetWriter", "open_dataset",
-           "read_dataset", "write_dataset"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DatasetStore", "DatasetWriter",
+           "dataset_identify", "open_dataset", "read_dataset", "write_dataset"]
 
 FORMAT_NAME = "starlearn-spectra"
 FORMAT_VERSION = 1
@@ -249,7 +258,18 @@ def _missing(dtype: np.dtype, k: int) -> np.ndarray:
 def write_dataset(spectra: SpectrumSet, path: str | PathLike, *, overwrite: bool = False,
                   provenance: dict[str, Any] | None = None) -> None:
     """Write a SpectrumSet to ``path`` in the starlearn HDF5 data-set format (replaced
-    whole, see :class:`DatasetWriter`)."""
+    whole, see :class:`DatasetWriter`); the ``starlearn-h5`` writer of
+    :meth:`SpectrumSet.write <starlearn.spectra.SpectrumSet.write>`.
+
+    Parameters
+    ----------
+    spectra : SpectrumSet
+    path : path-like
+    overwrite : bool
+        Replace an existing file; otherwise an existing file raises FileExistsError.
+    provenance : dict, optional
+        How the file was made (command, config, versions), stored as JSON.
+    """
     meta_cols = {name: _meta_array(spectra.meta[name]).dtype for name in spectra.meta.colnames}
     with DatasetWriter(path, n_pix=spectra.n_pix,
                        wave=spectra.wave if spectra.shared_wave else None,
@@ -265,6 +285,16 @@ class DatasetStore:
     Use as a context manager or call :meth:`close`. Indexing returns an in-memory
     SpectrumSet of the selected rows; ``iter_batches`` streams the whole file.
 
+    Parameters
+    ----------
+    path : path-like or open binary file
+
+    Raises
+    ------
+    ReadError
+        Naming the file and the problem (not HDF5, not a data set, unsupported version,
+        missing or misshapen dataset); also a FileNotFoundError when there is no file.
+
     Attributes
     ----------
     path : Path
@@ -274,14 +304,19 @@ class DatasetStore:
         The shared vacuum wavelength grid (Angstrom), or None for per-spectrum wavelengths.
     """
 
-    def __init__(self, path: str | PathLike) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            raise FileNotFoundError(f"{self.path}: no such file")
+    def __init__(self, path: str | PathLike | BinaryIO) -> None:
+        source: Any = path
+        if isinstance(path, (str, PathLike)):
+            self.path = Path(path)
+            if not self.path.exists():
+                raise FileMissingError(str(self.path))
+            source = self.path
+        else:  # an open binary file
+            self.path = Path(str(getattr(path, "name", None) or "<file object>"))
         try:
-            self._h5 = h5py.File(self.path, "r")
-        except OSError as err:
-            raise ValueError(f"{self.path}: not a readable HDF5 file ({err})") from None
+            self._h5 = h5py.File(source, "r")
+        except (OSError, ValueError) as err:
+            raise ReadError(str(self.path), f"not a readable HDF5 file ({err})") from None
         try:
             self._check()
         except Exception:
@@ -294,29 +329,30 @@ class DatasetStore:
         if isinstance(fmt, bytes):
             fmt = fmt.decode()
         if fmt != FORMAT_NAME:
-            raise ValueError(f"{p}: root attribute 'format' is {fmt!r}, expected "
-                             f"'{FORMAT_NAME}' (not a starlearn data-set file)")
+            raise ReadError(str(p), f"root attribute 'format' is {fmt!r}, expected "
+                                    f"'{FORMAT_NAME}' (not a starlearn data-set file)")
         version = int(h5.attrs.get("version", -1))
         if version != FORMAT_VERSION:
-            raise ValueError(f"{p}: data-set format version {version} is not supported "
-                             f"(this starlearn reads version {FORMAT_VERSION})")
+            raise ReadError(str(p), f"data-set format version {version} is not supported "
+                                    f"(this starlearn reads version {FORMAT_VERSION})")
         for name in ("wave", "flux", "ivar"):
             if name not in h5:
-                raise ValueError(f"{p}: missing dataset '/{name}'")
+                raise ReadError(str(p), f"missing dataset '/{name}'")
         n, n_pix = h5["flux"].shape
         for name in ("ivar", "mask"):
             if name in h5 and h5[name].shape != (n, n_pix):
-                raise ValueError(f"{p}: '/{name}' has shape {h5[name].shape}, expected "
-                                 f"({n}, {n_pix}) like '/flux'")
+                raise ReadError(str(p), f"'/{name}' has shape {h5[name].shape}, expected "
+                                        f"({n}, {n_pix}) like '/flux'")
         if h5["wave"].shape not in ((n_pix,), (n, n_pix)):
-            raise ValueError(f"{p}: '/wave' has shape {h5['wave'].shape}, expected ({n_pix},) "
-                             f"or ({n}, {n_pix})")
+            raise ReadError(str(p), f"'/wave' has shape {h5['wave'].shape}, expected "
+                                    f"({n_pix},) or ({n}, {n_pix})")
         if "labels" in h5 and h5["labels"].shape[0] != n:
-            raise ValueError(f"{p}: '/labels' has {h5['labels'].shape[0]} rows for {n} spectra")
+            raise ReadError(str(p), f"'/labels' has {h5['labels'].shape[0]} rows for {n} "
+                                    "spectra")
         if "labels" in h5 and "names" not in h5["labels"].attrs:
-            raise ValueError(f"{p}: '/labels' has no 'names' attribute")
+            raise ReadError(str(p), "'/labels' has no 'names' attribute")
         if "classes" in h5 and "names" not in h5["classes"].attrs:
-            raise ValueError(f"{p}: '/classes' has no 'names' attribute")
+            raise ReadError(str(p), "'/classes' has no 'names' attribute")
         self.n_pix = n_pix
         self._n = n
         self.label_names = _names(h5["labels"]) if "labels" in h5 else []
@@ -442,7 +478,71 @@ def open_dataset(path: str | PathLike) -> DatasetStore:
     return DatasetStore(path)
 
 
-def read_dataset(path: str | PathLike) -> SpectrumSet:
-    """Read a whole data-set file into a SpectrumSet."""
+def dataset_identify(origin: str, path: str | None, fileobj: Any, *args: Any,
+                     **kwargs: Any) -> bool:
+    """A starlearn data set: the HDF5 signature at the start of the file and the root
+    attribute ``format = "starlearn-spectra"`` (the version is the reader's to check, so
+    that a file of another version is refused with the reason). Never raises; an open
+    file is put back where it was."""
+    pos = None
+    try:
+        if fileobj is not None:
+            pos = fileobj.tell()
+            if fileobj.read(8) != HDF5_SIGNATURE:
+                return False
+            fileobj.seek(pos)
+            source: Any = fileobj
+        else:
+            source = path if path is not None else (args[0] if args else None)
+            if not isinstance(source, (str, PathLike)):
+                return False
+            with open(source, "rb") as f:
+                if f.read(8) != HDF5_SIGNATURE:
+                    return False
+        with h5py.File(source, "r") as h5:
+            return _text(h5.attrs.get("format")) == FORMAT_NAME
+    except Exception:
+        return False
+    finally:
+        if pos is not None:
+            with contextlib.suppress(Exception):
+                fileobj.seek(pos)
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@register_reader("starlearn-h5", identifier=dataset_identify, priority=10, fits_based=False,
+                 container=True, suffixes=(".h5", ".hdf5"),
+                 description="starlearn HDF5 data set (docs/dataset-format.md)")
+def read_dataset(path: str | PathLike | BinaryIO, *,
+                 rows: slice | np.ndarray | list[int] | None = None) -> SpectrumSet:
+    """Read a data-set file into a SpectrumSet: every spectrum, or only ``rows``.
+
+    The ``starlearn-h5`` reader of :func:`starlearn.read` and
+    :meth:`SpectrumSet.read <starlearn.spectra.SpectrumSet.read>`.
+
+    Parameters
+    ----------
+    path : path-like or open binary file
+    rows : slice, int array or bool array, optional
+        The spectra to read (in the order given); the other rows are not read from disk.
+        For repeated access to a file larger than memory use :func:`open_dataset`.
+
+    Returns
+    -------
+    SpectrumSet
+        As stored: wavelengths vacuum Angstrom, labels NaN = missing, ids, meta columns.
+
+    Raises
+    ------
+    ReadError
+        Naming the file: not HDF5, not a starlearn data set, an unsupported version, a
+        missing or misshapen dataset; also a FileNotFoundError when there is no file.
+    """
     with DatasetStore(path) as store:
-        return store.read()
+        return store.read(rows)
+
+
+register_writer("starlearn-h5")(write_dataset)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from starlearn.io.registry import _is_hdf5, read
+from starlearn.io.registry import is_hdf5, read
 
 __all__ = ["describe"]
 
@@ -23,7 +23,7 @@ def describe(path: str | os.PathLike) -> str:
         When the file cannot be read (the reason names the file).
     """
     path = os.fspath(path)
-    if _is_hdf5(path):
+    if is_hdf5(path):
         from starlearn.io.dataset import open_dataset
 
         with open_dataset(path) as store:

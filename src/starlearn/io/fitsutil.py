@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["ReadError", "ReadWarning", "as_hdulist", "column", "header_value", "identify_hdulist",
-           "source_name"]
+__all__ = ["FileMissingError", "ReadError", "ReadWarning", "as_hdulist", "column",
+           "header_value", "identify_hdulist", "source_name"]
 
 
 class ReadError(ValueError):
@@ -30,6 +30,14 @@ class ReadError(ValueError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class FileMissingError(ReadError, FileNotFoundError):
+    """A file that does not exist: a :class:`ReadError` with the reason "no such file"
+    that is also a FileNotFoundError (so either ``except`` catches it)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, "no such file")
 
 
 class ReadWarning(UserWarning):
@@ -65,7 +73,7 @@ def as_hdulist(source: Any) -> Iterator[fits.HDUList]:
             warnings.simplefilter("always")
             hdul = fits.open(source, memmap=False, lazy_load_hdus=False)
     except FileNotFoundError:
-        raise ReadError(name, "no such file") from None
+        raise FileMissingError(name) from None
     except Exception as err:  # astropy raises OSError, TypeError, ValueError ...
         raise ReadError(name, f"not a readable FITS file ({err})") from None
     for warning in caught:

@@ -147,9 +147,9 @@ def _make_loader(fmt: str, kind: str) -> Any:
 
 
 def _identifier(fmt: str) -> Any:
-    from starlearn.io.registry import _INFO
+    from starlearn.io.registry import format_info
 
-    info = _INFO[fmt]
+    info = format_info(fmt)
     defer = None
     if fmt == "pfs-object":  # file names specutils' own Subaru-pfsObject loader claims
         from specutils.io.default_loaders.subaru_pfs_spec import identify_pfs_spec as defer

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from starlearn.models.registry import register_model
+
 __all__ = ["ConvAutoencoder", "DenseAutoencoder"]
 
 
@@ -190,3 +192,10 @@ class ConvAutoencoder(nn.Module):
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * log_var) if self.training else mu
         kl = 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(dim=(1, 2))
         return self.decode(z), kl
+
+
+# Subaru PFS Galactic Archaeology autoencoders
+register_model("dense-ae", DenseAutoencoder, task="autoencode", latent=32,
+               hidden=(1024, 512, 128))
+register_model("conv-ae", ConvAutoencoder, task="autoencode", latent=16, channels=(16, 32),
+               kernel=7, dilations=(2, 4, 8, 16))

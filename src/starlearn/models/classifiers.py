@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from starlearn.models.layers import activation as make_activation
+from starlearn.models.registry import register_model
 
 __all__ = ["VGG1D"]
 
@@ -83,3 +84,8 @@ class VGG1D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(x))
+
+
+# emission-line stars (Podsztavek et al.): VGG-like 1-D CNN on H-alpha windows
+register_model("vgg1d", VGG1D, task="classify", blocks=((64, 64), (128, 128), (256, 256)),
+               kernel=3, dense=(512, 512), dropout=0.5)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from starlearn.models.layers import activation as make_activation
+from starlearn.models.registry import register_model
 
 __all__ = ["ConvRegressor", "DenseRegressor", "GaussianHead"]
 
@@ -144,3 +145,15 @@ class ConvRegressor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head(self.embed(x))
+
+
+# the StarNet architecture table (Fabbro et al. 2018)
+register_model("shallow-nn", DenseRegressor, task="regress", hidden=(512, 128))
+register_model("deep-nn", DenseRegressor, task="regress",
+               hidden=(2048, 1024, 512, 256, 128, 32))
+register_model("shallow-cnn", ConvRegressor, task="regress", filters=(16,), kernel=8, pool=4,
+               dense=(128,))
+register_model("starnet", ConvRegressor, task="regress", filters=(4, 16), kernel=8, pool=4,
+               dense=(256, 128))
+register_model("deep-cnn", ConvRegressor, task="regress", filters=(16, 32, 32, 64, 64),
+               kernel=8, pool=4, pool_after=(1, 3, 4), dense=(1024, 512, 256))

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from starlearn.grid import Grid, air_to_vacuum
+from starlearn.noise import add_noise_to_snr, measure_snr
 from starlearn.preprocess.base import Transform, _check_number
 from starlearn.preprocess.resolution import DegradeResolution
 from starlearn.spectra import SpectrumSet
@@ -22,16 +23,9 @@ __all__ = ["DomainAdapter", "median_snr"]
 
 def median_snr(spectra: SpectrumSet, step: int = 1) -> np.ndarray:
     """Median S/N per pixel of each spectrum (``|flux| * sqrt(ivar)`` over good pixels; 0 for
-    a spectrum without good pixels); ``step > 1`` takes every step-th pixel only (faster,
-    for large sets)."""
-    cols = slice(None, None, max(1, int(step)))
-    mask, ivar, flux = spectra.mask[:, cols], spectra.ivar[:, cols], spectra.flux[:, cols]
-    good = ~mask & (ivar > 0)
-    values = np.where(good, np.abs(flux) * np.sqrt(np.maximum(ivar, 0)), np.nan)
-    out = np.zeros(len(spectra))
-    has = good.any(axis=1)
-    out[has] = np.nanmedian(values[has], axis=1)
-    return out
+    a spectrum without good pixels): :func:`starlearn.noise.measure_snr`; ``step > 1`` takes
+    every step-th pixel only (faster, for large sets)."""
+    return measure_snr(spectra, step=step)
 
 
 class DomainAdapter(Transform):
@@ -88,6 +82,44 @@ class DomainAdapter(Transform):
         self.source_air = source_air
         self.seed = seed
 
+    @classmethod
+    def for_target(cls, source: SpectrumSet, target: SpectrumSet, *,
+                   r_source: float | None = None, r_target: float | None = None,
+                   window: Grid | None = None, seed: int = 0) -> DomainAdapter:
+        """The adapter that brings ``source`` spectra to the instrument of ``target``
+        spectra (what ``starlearn train --adapt-to`` builds): resolving powers from the
+        survey presets the two sets are on (or as given), the target's grid when it is a
+        preset, and the target's S/N — measured on its native pixels inside ``window``
+        (a Grid, e.g. a LineWindow's), where the classifier looks — as the noise to match.
+
+        Raises
+        ------
+        ValueError
+            When a resolving power is not given and the set's grid is not a preset.
+        """
+        from starlearn.grid import find_preset
+
+        def resolution(spectra: SpectrumSet, given: float | None, what: str) -> float:
+            if given is not None:
+                return float(given)
+            preset = find_preset(spectra.wave) if spectra.shared_wave else None
+            if preset is None or preset.resolution is None:
+                raise ValueError(f"DomainAdapter.for_target: cannot tell the resolving power "
+                                 f"of the {what} spectra (their grid is not a survey preset); "
+                                 f"give r_{what} (--{what}-resolution)")
+            return float(preset.resolution)
+
+        near = target
+        if window is not None:
+            outside = (target.wave < window.start) | (target.wave > window.stop)
+            near = target.replace(mask=target.mask | np.broadcast_to(outside,
+                                                                      target.mask.shape))
+        snr = median_snr(near)
+        return cls(r_source=resolution(source, r_source, "source"),
+                   r_target=resolution(target, r_target, "target"),
+                   target_grid=find_preset(target.wave) if target.shared_wave else None,
+                   target_snr=snr[snr > 0] if (snr > 0).any() else None, seed=seed)
+
     def _validate_params(self) -> None:
         who = "DomainAdapter"
         _check_number(self.r_source, "r_source", who, low=0.0, low_open=True)
@@ -125,19 +157,10 @@ class DomainAdapter(Transform):
                                     grid=self.target_grid).transform(spectra)
         if self.target_snr is None:
             return spectra
-        good = ~spectra.mask
-        now = median_snr(spectra)
         want = self._draw_snr(len(spectra))
-        level = np.array([np.median(np.abs(f[g])) if g.any() else 0.0
-                          for f, g in zip(spectra.flux, good, strict=True)])
-        flux = spectra.flux.astype(np.float64).copy()
-        ivar = spectra.ivar.astype(np.float64).copy()
-        for i in np.flatnonzero((want < now) & (level > 0)):
-            sigma = level[i] * np.sqrt(1.0 / want[i] ** 2 - 1.0 / now[i] ** 2)
-            rng = np.random.default_rng([int(self.seed), i])
-            g = good[i]
-            flux[i, g] += sigma * rng.standard_normal(int(g.sum()))
-            ivar[i, g] = 1.0 / (1.0 / ivar[i, g] + sigma**2)
+        rngs = [np.random.default_rng([int(self.seed), i]) for i in range(len(spectra))]
+        flux, ivar, reached = add_noise_to_snr(spectra.flux, spectra.ivar, want, rngs,
+                                               mask=spectra.mask)
         meta = spectra.meta.copy()
-        meta["snr"] = np.where(want < now, want, now)
+        meta["snr"] = reached
         return spectra.replace(flux=flux, ivar=ivar, meta=meta)

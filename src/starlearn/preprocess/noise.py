@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from starlearn.noise import draw_noise, draw_snr, noise_sigma, redraw_noise, signal_level
 from starlearn.preprocess.base import Transform, _check_number
 from starlearn.spectra import SpectrumSet
 
@@ -48,6 +49,9 @@ class AddNoise(Transform):
 
     Notes
     -----
+    The S/N convention and the draws are those of :mod:`starlearn.noise`
+    (:func:`~starlearn.noise.noise_sigma` with the level ``median |flux|`` as the signal,
+    :func:`~starlearn.noise.draw_noise`, :func:`~starlearn.noise.redraw_noise`).
     Stateless. Masked pixels stay masked (flux 0, ivar 0) and get no noise. A spectrum
     whose good pixels all have zero flux has no defined noise level in the ``snr`` mode
     and raises a ValueError. Flux and sigma are in the flux unit of the input; ivar in
@@ -112,41 +116,34 @@ class AddNoise(Transform):
         flux = spectra.flux.astype(np.float64)
         meta = spectra.meta.copy()
         if self.from_ivar:
-            sigma = np.divide(1.0, np.sqrt(spectra.ivar.astype(np.float64)),
-                              out=np.zeros(flux.shape), where=good)
-            for i in range(n):
-                flux[i] += sigma[i] * self._rng(i).standard_normal(n_pix)
-            ivar = spectra.ivar.astype(np.float64) / 2.0
+            flux, ivar = redraw_noise(flux, spectra.ivar.astype(np.float64),
+                                      [self._rng(i) for i in range(n)])
             if "snr" in meta.colnames:
                 meta["snr"] = np.asarray(meta["snr"], dtype=float) / np.sqrt(2.0)
             return spectra.replace(flux=flux, ivar=ivar, meta=meta)
 
-        shape = np.ones(n_pix)
+        curve = None
         if self.snr_curve is not None:
             curve = np.asarray(self.snr_curve, dtype=float)
             if curve.shape != (n_pix,):
                 raise ValueError(f"AddNoise: 'snr_curve' has {curve.size} values but the "
                                  f"spectra have {n_pix} pixels")
-            shape = curve / np.median(curve)
-        ranged = isinstance(self.snr, (list, tuple, np.ndarray))
-        if ranged:
-            log_lo, log_hi = np.log(np.asarray(self.snr, dtype=float).ravel())
+        snr_spec = (tuple(np.asarray(self.snr, dtype=float).ravel())
+                    if isinstance(self.snr, (list, tuple, np.ndarray)) else float(self.snr))
         snr = np.zeros(n)
         ivar = np.zeros(flux.shape)
-        mask = spectra.mask | (shape <= 0)[None, :]
+        mask = spectra.mask if curve is None else spectra.mask | (curve <= 0)[None, :]
+        level = signal_level(flux, good, empty=0.0)
         for i in range(n):
             rng = self._rng(i)
-            snr[i] = np.exp(rng.uniform(log_lo, log_hi)) if ranged else float(self.snr)
-            z = rng.standard_normal(n_pix)
+            snr[i] = draw_snr(snr_spec, rng)
             if not good[i].any():
                 continue
-            level = np.median(np.abs(flux[i, good[i]]))
-            if not level > 0:
+            if not level[i] > 0:
                 raise ValueError(f"AddNoise: spectrum '{spectra.ids[i]}' has zero median "
                                  "|flux| over its good pixels, so 'snr' defines no noise level")
-            sigma = np.divide(level / snr[i], shape, out=np.zeros(n_pix), where=shape > 0)
-            flux[i] += np.where(mask[i], 0.0, sigma * z)
-            ivar[i] = np.divide(1.0, sigma**2, out=np.zeros(n_pix), where=sigma > 0)
-        ivar[mask] = 0.0
+            # noise independent of the flux, at S/N level / sigma (starlearn.noise)
+            sigma = np.where(mask[i], 0.0, noise_sigma(level[i], snr[i], snr_curve=curve))
+            flux[i], ivar[i] = draw_noise(flux[i], sigma, rng)
         meta["snr"] = snr
         return spectra.replace(flux=flux, ivar=ivar, mask=mask, meta=meta)

@@ -30,8 +30,10 @@ Per batch of stars (vectorised over the batch):
    result is sampled on a grid of ~half a survey pixel and rebinned, flux conserving,
    onto the survey grid;
 6. relative-flux presets are multiplied by a Planck continuum of Teff (median 1); photon
-   noise at the requested S/N is drawn from a per-spectrum random stream, so that
-   results do not depend on batch size or on the number of processes.
+   noise at the requested S/N (the median S/N per pixel over the good pixels, the
+   convention of :mod:`starlearn.noise`, with the S/N of a pixel going as the square root
+   of its photon count) is drawn from a per-spectrum random stream, so that results do
+   not depend on batch size or on the number of processes.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from scipy import sparse
 from scipy.special import j1
 
 from starlearn.grid import C_KMS, PRESETS, Grid
+from starlearn.noise import draw_noise, noise_sigma, snr_from_unit
 from starlearn.preprocess._rebin import pixel_edges, rebin_matrix
 from starlearn.spectra import SpectrumSet
 from starlearn.synth import labels as lab
@@ -618,12 +621,11 @@ def _star_key(star_id: str) -> list[int]:
     return [h & 0xFFFFFFFF, h >> 32]
 
 
-def _draw(spec: Any, u: float, log: bool) -> float:
+def _draw(spec: Any, u: float) -> float:
+    """A number, or ``lo + u * (hi - lo)`` for a (lo, hi) pair (S/N: noise.snr_from_unit)."""
     if np.ndim(spec) == 0:
         return float(spec)
     lo, hi = float(spec[0]), float(spec[1])
-    if log:
-        return float(np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))))
     return lo + u * (hi - lo)
 
 
@@ -640,9 +642,9 @@ def _render_chunk(survey: str, p: dict[str, np.ndarray], ids: Sequence[str], see
     rngs = [np.random.default_rng(np.random.SeedSequence([int(seed), key, 2, *_star_key(i)]))
             for i in ids]
     u = np.array([r.uniform(size=2) for r in rngs]).reshape(len(ids), 2)
-    snr = (np.array([_draw(snr_spec, x, True) for x in u[:, 0]]) if snr_spec is not None
+    snr = (snr_from_unit(snr_spec, u[:, 0]) if snr_spec is not None
            else np.full(len(ids), np.nan))
-    rv = (np.array([_draw(rv_spec, x, False) for x in u[:, 1]]) if rv_spec is not None
+    rv = (np.array([_draw(rv_spec, x) for x in u[:, 1]]) if rv_spec is not None
           else np.zeros(len(ids)))
     xfe = {x: p[f"{x}_fe"] for x in lab.ALL_XFE}
     log_eps = _abundance_matrix(p["fe_h"], xfe)
@@ -655,16 +657,15 @@ def _render_chunk(survey: str, p: dict[str, np.ndarray], ids: Sequence[str], see
         flux = flux * cont
     if snr_spec is None:
         return flux.astype(np.float32), np.ones_like(flux, dtype=np.float32), snr, rv
-    good = ~mod.grid.gap_mask
+    # photon noise: the S/N of a pixel goes as sqrt(photons), normalised to the median
+    # S/N per pixel over the good pixels (the convention of starlearn.noise)
     photons = np.maximum(flux, 1e-3) * mod.throughput[None, :]
     if mod.normalised:
         photons = photons * cont
-    root = np.sqrt(photons)
-    k = snr / np.median(root[:, good], axis=1)
-    sigma = np.maximum(flux, 1e-3) / (k[:, None] * root)
-    noise = np.stack([r.standard_normal(flux.shape[1]) for r in rngs])
-    out = flux + sigma * noise
-    return out.astype(np.float32), (1.0 / sigma**2).astype(np.float32), snr, rv
+    sigma = noise_sigma(np.maximum(flux, 1e-3), snr[:, None], snr_curve=np.sqrt(photons),
+                        good=~mod.grid.gap_mask)
+    out, ivar = draw_noise(flux, sigma, rngs)
+    return out.astype(np.float32), ivar.astype(np.float32), snr, rv
 
 
 # ------------------------------------------------------------------------------ public

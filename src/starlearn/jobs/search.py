@@ -23,18 +23,36 @@ of failing inside SQLAlchemy.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import numbers
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_SPACES", "STORAGE_ENV", "TASKS", "check_space", "check_storage",
-           "default_storage", "estimator_from_params", "load_space", "mask_storage",
-           "open_storage", "run_search", "storage_is_masked", "study_summary"]
+__all__ = [
+    "DEFAULT_SPACES",
+    "STORAGE_ENV",
+    "TASKS",
+    "SearchJob",
+    "check_space",
+    "check_storage",
+    "default_storage",
+    "estimator_from_params",
+    "load_space",
+    "mask_storage",
+    "open_storage",
+    "resolve_storage",
+    "run_search",
+    "run_search_job",
+    "search_report",
+    "storage_is_masked",
+    "study_summary",
+]
 
 TASKS = ("regress", "autoencode", "classify")
 
@@ -539,3 +557,215 @@ def study_summary(study: Any, top: int = 10) -> dict[str, Any]:
 def default_storage(output: str | os.PathLike) -> str:
     """A SQLite URL beside the output folder: ``sqlite:///<output>.study.db``."""
     return f"sqlite:///{Path(output).resolve()}.study.db"
+
+
+# ---------------------------------------------------------------------- the search job
+def resolve_storage(given: str | None, output: str | os.PathLike | None) -> str:
+    """The storage URL to open: ``given`` (``--storage``), else ``$STARLEARN_STORAGE``, else
+    the SQLite file beside ``output``. A masked ``given`` (from study.json) is replaced by
+    ``$STARLEARN_STORAGE`` when that is the same URL with its password; otherwise it is a
+    ValueError saying to pass the full URL."""
+    env = os.environ.get(STORAGE_ENV) or None
+    if given is None:
+        if env is not None:
+            return env
+        if output is None:
+            raise ValueError(f"no storage: pass --storage or set {STORAGE_ENV}")
+        return default_storage(output)
+    if not storage_is_masked(given):
+        return given
+    if env is not None and not storage_is_masked(env) and mask_storage(env) == given:
+        return env
+    other = ("" if env is None else f" ({STORAGE_ENV} is masked too)"
+             if storage_is_masked(env) else
+             f" ({STORAGE_ENV} holds another URL, {mask_storage(env)!r})")
+    raise ValueError(f"storage {given!r}: the password is masked ('***', as study.json "
+                     f"stores it), so it cannot be used to connect{other}; pass the full "
+                     f"URL with --storage, or set {STORAGE_ENV} to it")
+
+
+def _base_settings(task: str, labels: Sequence[str] | None, classes: Sequence[str] | None,
+                   max_epochs: int, seed: int) -> dict[str, Any]:
+    base: dict[str, Any] = {"epochs": max_epochs, "seed": seed, "progress": False}
+    if task == "regress":
+        base["labels"] = list(labels) if labels else None
+    elif task == "classify":
+        from starlearn.preprocess import LineWindow
+
+        base["classes"] = list(classes) if classes else None
+        base["preprocess"] = LineWindow(on_missing="mask")
+    return base
+
+
+@dataclass
+class SearchJob:
+    """One search: its data, space, budget and where the result goes (the arguments of
+    ``starlearn search``). ``storage=None``: ``$STARLEARN_STORAGE`` or the SQLite file
+    beside ``output``; ``study=None``: the name of ``output``."""
+
+    task: str
+    data: str
+    output: str
+    valid: str | None = None
+    labels: list[str] | None = None
+    classes: list[str] | None = None
+    trials: int = 20
+    timeout: float | None = None
+    storage: str | None = None
+    study: str | None = None
+    space_file: str | None = None
+    workers: int = 1
+    max_epochs: int = 10
+    pruner: str = "median"
+    seed: int = 0
+
+    def to_helper_file(self, path: Path) -> None:
+        """The job as a helper worker reads it (JSON, **without** the storage URL, which
+        may hold a password: the helper gets it from ``$STARLEARN_STORAGE``)."""
+        record = {k: v for k, v in self.__dict__.items() if k != "storage"}
+        path.write_text(json.dumps(record))
+
+
+def _helper_command(job_file: Path, worker_index: int) -> list[str]:
+    """Command line of helper worker ``worker_index``: the job file and the index, no
+    storage (the URL may hold a password, and command lines are public)."""
+    return [sys.executable, "-m", "starlearn.jobs.search", "--job", str(job_file),
+            "--worker-index", str(worker_index)]
+
+
+def _helper_env(storage: str) -> dict[str, str]:
+    """Environment of a helper worker: the storage URL in ``STARLEARN_STORAGE``, one
+    OpenMP thread."""
+    return {**os.environ, STORAGE_ENV: storage, "OMP_NUM_THREADS": "1"}
+
+
+def run_search_job(job: SearchJob, *, worker_index: int = 0, retrain: bool = True,
+                   progress: bool = True) -> dict[str, Any]:
+    """Run (this process's share of) ``job``: with ``job.workers > 1`` worker 0 starts the
+    other workers as helper processes; with ``retrain``, wait for them, retrain the best
+    parameters on all the data and save the model in ``job.output`` with ``study.json``
+    (storage URL masked). The space and the storage (URL, database driver) are checked
+    before any helper starts or any trial runs.
+
+    Returns the study summary (:func:`study_summary`) with ``failed_helpers``,
+    ``storage`` (masked) and ``study`` added.
+
+    Raises
+    ------
+    ValueError
+        A bad space or storage, or (with ``retrain``) a study without a completed trial.
+    """
+    import subprocess
+    import tempfile
+
+    from starlearn.jobs.training import save_model
+
+    space = load_space(job.task, job.space_file)
+    storage = resolve_storage(job.storage, job.output)
+    check_storage(storage)
+    study = job.study or Path(job.output).name
+    base = _base_settings(job.task, job.labels, job.classes, job.max_epochs, job.seed)
+    helpers = []
+    with tempfile.TemporaryDirectory(prefix="starlearn-search-") as tmp:
+        if worker_index == 0 and job.workers > 1:
+            job_file = Path(tmp) / "job.json"
+            SearchJob(**{**job.__dict__, "study": study}).to_helper_file(job_file)
+            for k in range(1, job.workers):
+                helpers.append(subprocess.Popen(_helper_command(job_file, k),
+                                                env=_helper_env(storage)))
+            import torch
+
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // job.workers))
+        st = run_search(job.task, job.data, storage=storage, study=study, trials=job.trials,
+                        valid=job.valid, base=base, space=space, timeout=job.timeout,
+                        pruner=job.pruner, seed=job.seed, worker=worker_index)
+        failed = sum(h.wait() != 0 for h in helpers)
+    summary = {**study_summary(st), "failed_helpers": failed, "study": study,
+               "storage": mask_storage(storage)}
+    if not retrain:
+        return summary
+    if summary["best_params"] is None:
+        raise ValueError(f"study '{study}' has no completed trial")
+    estimator = estimator_from_params(job.task, summary["best_params"],
+                                      base={**base, "progress": progress})
+    estimator.fit(job.data, job.valid)
+    output = save_model(estimator, job.output)
+    (output / "study.json").write_text(json.dumps(
+        {**{k: v for k, v in summary.items() if k != "failed_helpers"}, "space": space},
+        indent=1, default=str))
+    return summary
+
+
+def search_report(storage: str, study: str, output: str | os.PathLike) -> dict[str, Any]:
+    """Write ``best_trials.csv`` (the 20 best trials), ``history.png`` (value per trial
+    and best so far), ``importance.png`` (fANOVA importances) and ``summary.json`` into
+    ``output``; returns the summary with ``table`` (astropy Table of the best trials, or
+    None) and ``storage`` (masked). ``storage`` may be the masked URL of study.json when
+    ``STARLEARN_STORAGE`` holds the full one (:func:`resolve_storage`)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import optuna
+    from astropy.table import Table
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = resolve_storage(storage, None)
+    shown = mask_storage(storage)
+    try:
+        st = optuna.load_study(study_name=study, storage=open_storage(storage,
+                                                                      heartbeat=False))
+    except KeyError:
+        raise ValueError(f"no study '{study}' in {shown}") from None
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    summary = study_summary(st, top=20)
+    rows = [{"trial": t["number"], "value": t["value"], "epochs": t["epochs"],
+             **{k: str(v) for k, v in t["params"].items()}} for t in summary["top"]]
+    table = None
+    if rows:
+        table = Table(rows=[[r.get(k) for k in rows[0]] for r in rows], names=list(rows[0]))
+        table.write(output / "best_trials.csv", format="ascii.csv", overwrite=True)
+    done = [t for t in st.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if done:
+        numbers = np.array([t.number for t in done])
+        values = np.array([t.value for t in done])
+        ax.plot(numbers, values, "o", ms=4, label="trial")
+        ax.step(numbers, np.minimum.accumulate(values), where="post", label="best so far")
+        ax.set_yscale("log" if np.all(values > 0) else "linear")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation score")
+    ax.set_title(f"study '{study}': optimisation history", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(output / "history.png", dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if len(done) >= 3:
+        importances = optuna.importance.get_param_importances(st)
+        names = list(importances)[::-1]
+        ax.barh(names, [importances[n] for n in names])
+    ax.set_xlabel("importance (fANOVA)")
+    ax.set_title("parameter importance", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(output / "importance.png", dpi=110)
+    plt.close(fig)
+    (output / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    return {**summary, "table": table, "storage": shown}
+
+
+def _helper_main(argv: Sequence[str]) -> None:
+    """Entry of a helper worker: ``python -m starlearn.jobs.search --job JOB.json
+    --worker-index K`` (the storage from ``$STARLEARN_STORAGE``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m starlearn.jobs.search")
+    parser.add_argument("--job", required=True)
+    parser.add_argument("--worker-index", type=int, required=True)
+    args = parser.parse_args(list(argv))
+    job = SearchJob(**json.loads(Path(args.job).read_text()))
+    run_search_job(job, worker_index=args.worker_index, retrain=False, progress=False)
+
+
+if __name__ == "__main__":
+    _helper_main(sys.argv[1:])

@@ -1,4 +1,4 @@
-"""Archive runner: predict with a saved model over many files, resumably, locally or on Dask.
+"""The archive run: predict with a saved model over many files, resumably, locally or on Dask.
 
 The inputs (spectrum files found in folders, globs or list files, and HDF5 data sets) are
 split into *parts*: a fixed number of files, or a fixed range of rows of a data set. Each
@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -122,7 +123,7 @@ def _loaded(model_dir: str, engine: str, min_usable: float | None = None) -> Any
     first prediction, so a model loaded before a fork builds it in each worker)."""
     key = (model_dir, engine)
     if key not in _MODELS:
-        from starlearn.artifact import load
+        from starlearn.estimators import load
 
         model = load(model_dir)
         model.engine = engine
@@ -479,7 +480,8 @@ def run_archive(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike
                 output: str | os.PathLike, *, engine: str = "auto", workers: int = 1,
                 scheduler: str | None = None, resume: bool = False, fmt: str | None = None,
                 files_per_part: int = 500, rows_per_part: int = 20_000,
-                min_usable: float | None = None, progress: bool = True) -> ArchiveSummary:
+                min_usable: float | None = None, overwrite: bool = False,
+                keep_parts: bool = True, progress: bool = True) -> ArchiveSummary:
     """Predict with the model in ``model_dir`` for every input; write the merged catalogue
     ``output`` (.parquet, .fits, .csv, .ecsv) and ``<output stem>.rejects.csv``.
 
@@ -496,6 +498,13 @@ def run_archive(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike
     fmt : reader format for spectrum files (None = identify from content).
     min_usable : least usable fraction of the model's pixels for a spectrum to be
         predicted (None: the model's own, 0.5 by default); fewer gives NaN and flag 4.
+    overwrite : replace an existing ``output`` and start again over an interrupted run's
+        parts folder (without it, either is refused with FileExistsError, unless
+        ``resume``).
+    keep_parts : keep the parts folder (plan, manifest, parts) after the merge.
+
+    The output is locked for the whole run (a second run on it stops at once with
+    :class:`starlearn._lock.LockedError`).
 
     The output is checked first (suffix, a writable folder, free space); a file that
     cannot be read becomes a row of the rejects table and the run goes on; a part that
@@ -503,20 +512,47 @@ def run_archive(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike
     nothing could be predicted no catalogue is written and
     :class:`~starlearn.errors.NothingPredictedError` names the first reason.
     """
+    from starlearn._lock import output_lock
+
+    output = Path(output)
+    with output_lock(output):
+        summary = _run(model_dir, inputs, output, engine=engine, workers=workers,
+                       scheduler=scheduler, resume=resume, fmt=fmt,
+                       files_per_part=files_per_part, rows_per_part=rows_per_part,
+                       min_usable=min_usable, overwrite=overwrite, progress=progress)
+        if not keep_parts:
+            shutil.rmtree(_parts_dir(output), ignore_errors=True)
+    return summary
+
+
+def _run(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike], output: Path, *,
+         engine: str, workers: int, scheduler: str | None, resume: bool, fmt: str | None,
+         files_per_part: int, rows_per_part: int, min_usable: float | None, overwrite: bool,
+         progress: bool) -> ArchiveSummary:
     from tqdm import tqdm
 
-    from starlearn.io.ingest import expand_inputs
+    from starlearn.io import expand_inputs
 
     t0 = time.perf_counter()
-    output = Path(output)
+    if files_per_part < 1 or rows_per_part < 1 or workers < 1:
+        raise ValueError("the part sizes and the number of workers must be at least 1")
     if output.suffix.lower() not in OUTPUT_FORMATS:
         check_output(output, 0)  # the suffix first, before looking at any input
+    folder = _parts_dir(output)
+    if folder.exists() and not resume:
+        if not overwrite:
+            raise FileExistsError(f"{folder} holds an earlier run: pass --resume "
+                                  "(resume=True) to continue it, or --overwrite "
+                                  "(overwrite=True) to start again")
+        shutil.rmtree(folder)
+    if output.exists() and not (overwrite or resume):
+        raise FileExistsError(f"{output} exists; pass --overwrite (overwrite=True) to "
+                              "replace it")
     paths = expand_inputs([os.fspath(i) for i in inputs])
     if not paths:
         raise FileNotFoundError(f"no input found in {[os.fspath(i) for i in inputs]}")
     parts = plan_parts(paths, files_per_part=files_per_part, rows_per_part=rows_per_part)
     out_fmt = check_output(output, sum(p.n_inputs for p in parts))
-    folder = _parts_dir(output)
     options = {"engine": engine, "format": fmt or "auto",
                "min_usable": "model" if min_usable is None else float(min_usable)}
     _load_or_write_plan(folder, parts, os.fspath(model_dir), resume, options)

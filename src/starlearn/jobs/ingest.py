@@ -1,6 +1,7 @@
 """Ingest many survey files into one HDF5 data set, in parallel, listing what was rejected.
 
-Each input file is read with the reader registry (format identified from its content or
+Each input file (inputs expanded by :func:`starlearn.io.batch.expand_inputs`, which this
+module re-exports) is read with the reader registry (format identified from its content or
 given), optionally moved to the rest frame and resampled onto one Grid, joined with labels
 from a catalogue, and appended to a data-set file. A file that cannot be read goes to the
 rejects list with the reason; the run goes on.
@@ -9,7 +10,6 @@ rejects list with the reason; the run goes on.
 from __future__ import annotations
 
 import csv
-import glob
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,15 +22,14 @@ import numpy as np
 from astropy.table import Table
 
 from starlearn.grid import Grid, get_grid
+from starlearn.io.batch import expand_inputs
 from starlearn.io.dataset import DatasetWriter
 from starlearn.io.fitsutil import ReadError
 from starlearn.io.registry import read
 from starlearn.spectra import SpectrumSet
 
-__all__ = ["IngestReport", "expand_inputs", "ingest", "load_label_catalog", "load_spectra"]
+__all__ = ["IngestReport", "expand_inputs", "ingest", "load_label_catalog"]
 
-_SPECTRUM_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fit.gz", ".fts", ".txt", ".dat", ".csv")
-_LIST_SUFFIXES = (".lst", ".list")
 _BLOCK = 256
 
 
@@ -58,41 +57,6 @@ class IngestReport:
 
 def _reason_kind(reason: str) -> str:
     return reason.split(" (")[0]
-
-
-def _files_under(folder: str) -> list[str]:
-    """Spectrum files under ``folder`` (recursively), in path order (folder by folder, as
-    sorting the paths' components gives)."""
-    found = []
-    for root, _dirs, names in os.walk(folder):
-        found.extend(os.path.join(root, n) for n in names
-                     if n.lower().endswith(_SPECTRUM_SUFFIXES))
-    found = [f for f in found if os.path.isfile(f)]  # no broken links
-    return sorted(found, key=lambda f: f.split(os.sep))
-
-
-def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[str]:
-    """Paths from files, folders (searched recursively), glob patterns and list files.
-
-    A list file (``.lst``/``.list``) holds one path per line (``#`` comments allowed).
-    Order is kept; duplicates are dropped.
-    """
-    out: list[str] = []
-    for item in inputs:
-        text = os.fspath(item)
-        if os.path.isdir(text):
-            found = _files_under(text)
-        elif text.lower().endswith(_LIST_SUFFIXES) and os.path.isfile(text):
-            base = os.path.dirname(text)
-            with open(text, encoding="utf-8") as f:
-                found = [os.path.join(base, line.strip()) for line in f
-                         if line.strip() and not line.lstrip().startswith("#")]
-        elif any(c in text for c in "*?["):
-            found = sorted(glob.glob(text, recursive=True))
-        else:
-            found = [text]
-        out.extend(found)
-    return list(dict.fromkeys(out))
 
 
 def load_label_catalog(path: str | os.PathLike, *, id_column: str,
@@ -131,6 +95,8 @@ def _read_one(path: str, format: str | None, grid: dict[str, Any] | None, rest_f
     """Worker: read, shift, resample one file; a (path, reason) tuple on failure."""
     try:
         spectra = read(path, format=format, **options)
+        if "file" not in spectra.meta.colnames:  # a data set read as an input
+            spectra.meta["file"] = [path] * len(spectra)
         if rest_frame or grid is not None:
             from starlearn.preprocess import DopplerShift, Resample
         if rest_frame:
@@ -309,38 +275,3 @@ def _write_rejects(output: Path, report: IngestReport) -> None:
         writer = csv.writer(f)
         writer.writerow(["file", "reason"])
         writer.writerows(report.rejects)
-
-
-def load_spectra(inputs: Iterable[str | os.PathLike] | str | os.PathLike, *,
-                 format: str | None = None,
-                 progress: bool = False) -> tuple[list[SpectrumSet], list[tuple[str, str]]]:
-    """Read data sets (``.h5``) and/or spectrum files into memory.
-
-    Returns
-    -------
-    (sets, rejects): one SpectrumSet per distinct pixel count (files on different grids
-    of the same length keep per-spectrum wavelengths; a model's preprocessing can resample
-    them), and the (path, reason) pairs of files that could not be read.
-    """
-    from tqdm import tqdm
-
-    from starlearn.io.dataset import read_dataset
-
-    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    sets: list[SpectrumSet] = []
-    rejects: list[tuple[str, str]] = []
-    paths = expand_inputs(items)
-    for path in tqdm(paths, disable=not progress, unit="file", desc="read"):
-        try:
-            sets.append(read_dataset(path) if path.endswith((".h5", ".hdf5"))
-                        else read(path, format=format))
-        except ReadError as err:
-            rejects.append((path, err.reason))
-        except (ValueError, OSError) as err:
-            rejects.append((path, str(err)))
-    if not sets:
-        raise ReadError(", ".join(map(str, items))[:200], "no spectrum could be read")
-    groups: dict[int, list[SpectrumSet]] = {}
-    for s in sets:
-        groups.setdefault(s.n_pix, []).append(s)
-    return [SpectrumSet.concat(g) for g in groups.values()], rejects

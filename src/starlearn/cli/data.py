@@ -1,0 +1,152 @@
+"""``starlearn synth``, ``ingest`` and ``info``: data sets from the generator or from
+survey files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from starlearn._provenance import provenance
+from starlearn.cli._group import main
+from starlearn.cli._options import parse_range
+
+__all__ = ["info", "ingest", "synth"]
+
+
+@main.command()
+@click.argument("survey", type=click.Choice(
+    ["apogee", "lamost", "segue", "pfs-mr", "ondrejov-halpha"]))
+@click.option("--n", "n", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Number of spectra.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--snr", default="20:200", show_default=True,
+              help="S/N per pixel: LO:HI (log-uniform per spectrum), a number, or 'none' "
+                   "for noiseless spectra.")
+@click.option("--rv", default=None, help="Radial velocity in km/s: LO:HI or a number "
+                                         "(default: rest frame).")
+@click.option("--class-fractions", default=None,
+              help="For ondrejov-halpha: fractions of absorption,emission,double-peak, "
+                   "e.g. 0.45,0.45,0.10.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output data set (.h5).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def synth(survey: str, n: int, seed: int, snr: str, rv: str | None,
+          class_fractions: str | None, jobs: int, output: Path, overwrite: bool,
+          quiet: bool) -> None:
+    """Generate a synthetic survey of SURVEY-like spectra into an HDF5 data set."""
+    from starlearn.synth import generate
+
+    fractions = None
+    if class_fractions:
+        try:
+            fractions = [float(x) for x in class_fractions.split(",")]
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated numbers, got "
+                                     f"'{class_fractions}'", param_hint="--class-fractions") \
+                from None
+    if output.exists() and not overwrite:
+        raise click.UsageError(f"{output} exists; pass --overwrite to replace it")
+    from starlearn._atomic import check_writable
+    from starlearn._lock import output_lock
+    from starlearn.grid import PRESETS
+
+    check_writable(output, int(1.1 * n * PRESETS[survey].n_pix * 9) + 65536)
+    with output_lock(output):
+        spectra = generate(survey, n, seed=seed, snr=parse_range(snr, name="--snr"),
+                           rv=parse_range(rv, name="--rv"), class_fractions=fractions,
+                           n_jobs=jobs, progress=not quiet)
+        spectra.write(output, overwrite=overwrite,
+                      provenance=provenance(command=sys.argv, survey=survey, n=n, seed=seed,
+                                            snr=snr, rv=rv, class_fractions=class_fractions))
+    click.echo(f"wrote {len(spectra)} {survey} spectra ({spectra.n_pix} pixels, labels "
+               f"{', '.join(spectra.label_names)}) to {output}")
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output data set (.h5).")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              help="Reader format for every file, or 'auto' to identify each file.")
+@click.option("--grid", default=None,
+              help="Resample onto a grid preset (apogee, lamost, segue, pfs-mr, "
+                   "ondrejov-halpha).")
+@click.option("--wave-range", default=None,
+              help="Resample onto a log-uniform grid from A to B Angstrom (vacuum), 'A:B'; "
+                   "use with --resolution.")
+@click.option("--resolution", type=float, default=None,
+              help="Resolving power of the --wave-range grid (2 pixels per resolution "
+                   "element).")
+@click.option("--rest-frame", is_flag=True,
+              help="Shift each spectrum to the rest frame by its radial velocity first.")
+@click.option("--labels", "catalog", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="Label catalogue (FITS, CSV, ECSV or Parquet).")
+@click.option("--id-column", default=None, help="Catalogue column matching spectrum ids.")
+@click.option("--label-columns", default=None,
+              help="Comma-separated catalogue columns to use as labels.")
+@click.option("--option", "options", multiple=True,
+              help="Reader option KEY=VALUE (e.g. rows=visits), repeatable.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Reader processes.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def ingest(inputs: tuple[str, ...], output: Path, fmt: str, grid: str | None,
+           wave_range: str | None, resolution: float | None, rest_frame: bool,
+           catalog: str | None, id_column: str | None, label_columns: str | None,
+           options: tuple[str, ...], workers: int, overwrite: bool, quiet: bool) -> None:
+    """Read survey files (paths, folders, globs or .lst lists) into one HDF5 data set."""
+    from starlearn.grid import Grid
+    from starlearn.jobs.ingest import ingest as run_ingest
+
+    if grid is not None and wave_range is not None:
+        raise click.UsageError("give --grid or --wave-range, not both")
+    target: str | Grid | None = grid
+    if wave_range is not None:
+        span = parse_range(wave_range, name="--wave-range")
+        if not isinstance(span, tuple) or resolution is None:
+            raise click.UsageError("--wave-range needs A:B and --resolution")
+        target = Grid.log_uniform(span[0], span[1], sampling_r=2 * resolution,
+                                  resolution=resolution, name="custom")
+    read_options: dict[str, object] = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE, got '{item}'", param_hint="--option")
+        read_options[key] = int(value) if value.lstrip("-").isdigit() else value
+    from starlearn._atomic import check_writable
+    from starlearn._lock import output_lock
+
+    check_writable(output)
+    with output_lock(output):
+        report = run_ingest(
+            inputs, output, format=None if fmt == "auto" else fmt, grid=target,
+            rest_frame=rest_frame, labels=catalog, id_column=id_column,
+            label_columns=label_columns.split(",") if label_columns else None,
+            workers=workers, overwrite=overwrite, progress=not quiet,
+            read_options=read_options,
+            provenance=provenance(command=sys.argv, inputs=list(inputs), format=fmt,
+                                  grid=grid, wave_range=wave_range, resolution=resolution,
+                                  labels=catalog, id_column=id_column,
+                                  label_columns=label_columns))
+    click.echo(report.summary())
+    if report.rejects:
+        click.echo(f"  rejects listed in {output}.rejects.csv")
+        for path, reason in report.rejects[:10]:
+            click.echo(f"    {path}: {reason}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def info(path: Path) -> None:
+    """Describe a data set (size, grid, labels, classes, metadata columns) or a spectrum
+    file of any supported format (format, spectra, wavelengths, medium, labels)."""
+    from starlearn.io import describe
+
+    click.echo(describe(path))
+
+
