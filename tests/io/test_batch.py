@@ -8,7 +8,7 @@ from numpy.testing import assert_array_equal
 from starlearn.io import read, read_many
 from starlearn.io.batch import rows_to_set
 
-from .test_ingest import make_folder
+from ..jobs.test_ingest import make_folder
 from .test_lamost import lrs_image_hdul, lrs_table_hdul, mrs_hdul
 
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from starlearn.cli import main
 
-from .test_regression import toy_set
+from ..test_regression import toy_set
 
 
 @pytest.fixture(scope="module")

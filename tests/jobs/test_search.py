@@ -29,7 +29,7 @@ from starlearn.jobs.search import (
 )
 from starlearn.jobs.search import resolve_storage as _resolve_storage
 
-from .test_regression import toy_set
+from ..test_regression import toy_set
 
 optuna = pytest.importorskip("optuna")
 

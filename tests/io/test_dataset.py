@@ -6,7 +6,7 @@ from numpy.testing import assert_array_equal
 from starlearn import SpectrumSet, open_dataset
 from starlearn.io.dataset import DatasetWriter
 
-from .test_spectra import make_set
+from ..test_spectra import make_set
 
 
 def assert_sets_equal(a: SpectrumSet, b: SpectrumSet) -> None:

@@ -9,7 +9,7 @@ from starlearn.cli import main
 from starlearn.io import ReadError, expand_inputs
 from starlearn.jobs.ingest import ingest
 
-from .test_lamost import lrs_image_hdul
+from ..io.test_lamost import lrs_image_hdul
 
 
 def make_folder(tmp_path, n_good=4):
