@@ -92,3 +92,34 @@ def test_demo_quick(tmp_path):
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
     for name in ("teff", "logg", "fe_h"):  # StarNet learns: r2 well above 0
         assert results["results"]["starnet"]["metrics"][name]["r2"] > 0.5
+
+
+@pytest.mark.parametrize("text, words", [
+    ("epochz = 3\n", ["epochz", "unknown", "known:", "epochs"]),
+    ('labels = "a,b"\n', ["labels", "list of names"]),
+    ("epochs = \n", ["not a valid TOML"]),
+])
+def test_a_bad_config_is_a_clear_error_before_training(files, tmp_path, text, words):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    result = CliRunner().invoke(main, ["train", "--data", str(files / "train.h5"), "-o",
+                                       str(tmp_path / "m"), "--config", str(config),
+                                       "--quiet"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # no traceback
+    for word in words:
+        assert word in result.output, result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_any_estimator_parameter_through_param(files, tmp_path):
+    run(["train", "--model", "shallow-nn", "--data", files / "train.h5", "--labels", "a",
+         "-o", tmp_path / "m", "--epochs", "1", "--quiet",
+         "--param", "weight_decay=1e-4", "--param", 'model_config={hidden = [16]}',
+         "--param", "min_usable=0.3"])
+    params = json.loads((tmp_path / "m" / "config.json").read_text())["params"]
+    assert params["weight_decay"] == 1e-4 and params["min_usable"] == 0.3
+    assert params["model_config"] == {"hidden": [16]}
+    result = CliRunner().invoke(main, ["train", "--data", str(files / "train.h5"), "-o",
+                                       str(tmp_path / "m2"), "--param", "colour=blue"])
+    assert result.exit_code != 0 and "colour" in result.output

@@ -13,8 +13,8 @@ from starlearn import SpectrumSet
 from starlearn.io import registry
 from starlearn.io.fitsutil import ReadError, as_hdulist
 
-from .test_dataset import assert_sets_equal
 from ..test_spectra import make_set
+from .test_dataset import assert_sets_equal
 from .test_generic import table1d_hdul
 from .test_lamost import lrs_image_hdul
 from .test_sdss import sdss_hdul

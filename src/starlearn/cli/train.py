@@ -9,7 +9,13 @@ from typing import Any
 import click
 
 from starlearn.cli._group import main
-from starlearn.cli._options import EstimatorOption, load_config, parse_params, parse_range
+from starlearn.cli._options import (
+    EstimatorOption,
+    load_config,
+    parse_params,
+    parse_range,
+    split_names,
+)
 
 __all__ = ["train"]
 
@@ -125,9 +131,9 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
     )
     from starlearn.spectra import SpectrumSet
 
-    given = {"labels": labels, "grid": grid, "latent": latent, "denoise": denoise,
+    given = {"labels": split_names(labels), "grid": grid, "latent": latent, "denoise": denoise,
              "snr": parse_range(snr_range, name="--snr") if snr_range else None,
-             "variational": variational, "classes": classes, "balance": balance,
+             "variational": variational, "classes": split_names(classes), "balance": balance,
              "adapt": adapt, "source_resolution": source_resolution,
              "target_resolution": target_resolution, "line": line,
              "half_width": half_width, **options}

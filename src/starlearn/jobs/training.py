@@ -132,12 +132,10 @@ def estimator_parameters(task: str) -> list[str]:
 
 
 def _names(value: Any, key: str) -> list[str] | None:
-    """A list of names (labels, classes): a list of strings, or a comma-separated string
-    from the command line; anything else is a ValueError."""
+    """A list of names (labels, classes): a list of strings; anything else (a single
+    string included: "teff,logg" is not a list) is a ValueError."""
     if value is None:
         return None
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
     raise ValueError(f"'{key}' must be a list of names, e.g. {key} = [\"teff\", \"logg\"], "
