@@ -1,5 +1,6 @@
 """starlearn: deep learning on stellar spectra for survey astronomy."""
 
+from starlearn.errors import InputError
 from starlearn.grid import PRESETS, Grid, air_to_vacuum, get_grid, vacuum_to_air
 from starlearn.io import ReadError, open_dataset, read, read_dataset
 from starlearn.spectra import SpectrumSet
@@ -24,6 +25,7 @@ def __getattr__(name: str):  # torch is imported only when an estimator is used
 __all__ = [
     "PRESETS",
     "Grid",
+    "InputError",
     "ReadError",
     "Regressor",
     "SpectrumSet",

@@ -20,11 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from starlearn._atomic import process_alive
+from starlearn.errors import InputError
 
 __all__ = ["LockedError", "lock_path", "output_lock"]
 
 
-class LockedError(FileExistsError):
+class LockedError(InputError, FileExistsError):
     """Another run holds the lock on an output."""
 
 

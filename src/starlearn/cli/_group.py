@@ -22,13 +22,12 @@ class _Main(click.Group):
     shows the traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from starlearn.errors import InputError
+
         try:
             return super().invoke(ctx)
-        except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
-            from starlearn.errors import NothingPredictedError
-
-            if os.environ.get("STARLEARN_DEBUG") or (
-                    isinstance(err, RuntimeError) and not isinstance(err, NothingPredictedError)):
+        except (InputError, ValueError, FileNotFoundError, FileExistsError) as err:
+            if os.environ.get("STARLEARN_DEBUG"):
                 raise
             raise click.ClickException(str(err)) from err
         except OSError as err:  # a full or read-only disk, a folder without permission

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
+from starlearn.errors import InputError
+
 __all__ = ["FileMissingError", "ReadError", "ReadWarning", "as_hdulist", "column",
            "header_value", "identify_hdulist", "source_name"]
 
 
-class ReadError(ValueError):
+class ReadError(InputError, ValueError):
     """A file could not be read as the format it was read with.
 
     Attributes
