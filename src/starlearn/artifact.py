@@ -22,7 +22,8 @@ from starlearn._atomic import as_os_error
 from starlearn._provenance import library_versions
 
 __all__ = ["DAMAGED_HINT", "SCHEMA_VERSION", "onnx_file", "read_artifact", "read_config",
-           "read_json", "read_weights", "saved_version", "write_artifact", "write_onnx"]
+           "read_json", "read_weights", "saved_version", "sha256_file", "write_artifact",
+           "write_onnx"]
 
 SCHEMA_VERSION = 1
 """Version of the artifact layout written by this starlearn."""
@@ -165,7 +166,8 @@ def read_weights(file: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
     import hashlib
 
     digest = hashlib.sha256()
@@ -188,7 +190,7 @@ def write_onnx(path: str | PathLike, data: bytes, name: str = "model.onnx",
     tmp = path / f"{name}.tmp"
     tmp.write_bytes(data)
     tmp.replace(path / name)
-    record = {"weights_sha256": _sha256(weights), "onnx_sha256": _sha256(path / name),
+    record = {"weights_sha256": sha256_file(weights), "onnx_sha256": sha256_file(path / name),
               "versions": library_versions(), **_plain(extra or {})}
     (path / f"{name}.json").write_text(json.dumps(record, indent=1))
     return path / name
@@ -209,8 +211,8 @@ def onnx_file(path: str | PathLike, name: str = "model.onnx") -> Path | None:
         info, why = None, f"{record} is damaged ({err})"
     if why is None and not isinstance(info, dict):
         why = f"{record} is damaged (not a JSON object)"
-    elif why is None and (info.get("weights_sha256") != _sha256(path / "weights.safetensors")
-                          or info.get("onnx_sha256") != _sha256(model)):
+    elif why is None and (info.get("weights_sha256") != sha256_file(path / "weights.safetensors")
+                          or info.get("onnx_sha256") != sha256_file(model)):
         why = f"{model} does not match the weights in {path}"
     if why is not None:
         warnings.warn(f"{why}; ignoring it (run 'starlearn export --onnx' again)",

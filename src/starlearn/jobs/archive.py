@@ -238,17 +238,11 @@ def model_identity(model_dir: str | os.PathLike) -> dict[str, str]:
     ``weights.safetensors``, and the starlearn version that runs it."""
     from importlib.metadata import version
 
+    from starlearn.artifact import sha256_file
+
     folder = Path(model_dir)
-    identity = {}
-    for name in ("config.json", "weights.safetensors"):
-        digest = hashlib.sha256()
-        try:
-            with open(folder / name, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-        except FileNotFoundError:
-            continue
-        identity[name.split(".")[0] + "_sha256"] = digest.hexdigest()
+    identity = {f"{name.split('.')[0]}_sha256": sha256_file(folder / name)
+                for name in ("config.json", "weights.safetensors") if (folder / name).exists()}
     identity["starlearn"] = version("starlearn")
     return identity
 
@@ -443,13 +437,12 @@ def check_output(output: Path, n_inputs: int) -> str:
     return fmt
 
 
-def _merge(folder: Path, parts: list[Part], output: Path,
-           fmt: str) -> tuple[int, Path | None]:
-    """Write the catalogue from the finished parts (nothing when no part has a row) and
-    the merged rejects table."""
+def _merge(folder: Path, parts: list[Part], output: Path, fmt: str,
+           done: dict[int, dict[str, Any]]) -> tuple[int, Path | None]:
+    """Write the catalogue from the finished parts (``done``: their manifest records;
+    nothing when no part has a row) and the merged rejects table."""
     from astropy.table import Table, vstack
 
-    done = _done_parts(folder)
     files = [folder / done[p.index]["file"] for p in parts if done[p.index]["file"] is not None]
     n_rows = 0
     if fmt == "parquet" and files:
@@ -572,7 +565,8 @@ def _run(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike], outp
         _execute(todo, task, workers, scheduler, on_done)
     finally:
         bar.close()
-    records = _done_parts(folder).values()
+    done = _done_parts(folder)
+    records = done.values()
     rows, unseen = (sum(r["rows"] for r in records),
                     sum(r.get("not_predicted", 0) for r in records))
     if rows and unseen == rows:
@@ -583,7 +577,7 @@ def _run(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike], outp
             f"than {share} of the model's pixels (not covered by the spectrum, or masked); "
             "are the inputs from the survey the model was trained for? No catalogue "
             f"written; the run is in {folder}")
-    n_rows, rejects_path = _merge(folder, parts, output, out_fmt)
+    n_rows, rejects_path = _merge(folder, parts, output, out_fmt, done)
     if n_rows == 0:
         from astropy.table import Table
 
