@@ -144,7 +144,7 @@ def test_read_reads_a_data_set_as_read_dataset_does(tmp_path):
     from starlearn import SpectrumSet
     from starlearn.synth import generate
 
-    from ..test_dataset import assert_sets_equal
+    from .test_dataset import assert_sets_equal
 
     generate("lamost", 3, seed=1).write(tmp_path / "set.h5")
     assert sio.identify_format(tmp_path / "set.h5") == ["starlearn-h5"]

@@ -106,7 +106,7 @@ def test_ingest_multi_object_files_one_row_per_object(tmp_path):
     grid: one data-set row per target with its TARGETID."""
     from starlearn import Grid, read_dataset
 
-    from .test_desi import desi_hdul
+    from ..io.test_desi import desi_hdul
 
     folder = make_folder(tmp_path, n_good=2)
     desi_hdul().writeto(folder / "coadd-sv3-dark-1.fits")
