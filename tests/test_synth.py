@@ -11,6 +11,7 @@ from starlearn.grid import PRESETS
 from starlearn.synth import (
     CLASS_NAMES,
     SURVEYS,
+    LabelPrior,
     draw_labels,
     generate,
     label_names,
@@ -459,3 +460,241 @@ def test_hydrogen_wings_follow_eddington_barbier_saturation():
     assert 0.62 < r[-1] < 0.66
     core = hydrogen_residual(np.array([[1e6]]), np.array([[1e6]]), teff, np.array([6564.61]))
     assert abs(core[0, 0] - _core_floor(teff)[0]) < 1e-6
+
+
+# ----------------------------------------------------------------------------- label priors
+def _catalog(n: int = 300, seed: int = 0, names: tuple[str, str, str] = ("TEFF", "LOGG", "FE_H"),
+             **extra) -> Table:
+    """A catalogue of giant-like labels, spelled as a survey would."""
+    rng = np.random.default_rng(seed)
+    teff, logg, feh = names
+    t = Table({"APOGEE_ID": [f"2M{i:08d}" for i in range(n)],
+               teff: rng.uniform(4000.0, 5200.0, n), logg: rng.uniform(1.0, 3.3, n),
+               feh: rng.normal(-0.4, 0.3, n)})
+    for name, value in extra.items():
+        t[name] = value
+    return t
+
+
+def test_default_draw_is_unchanged():
+    """The population without a prior is what it always was (values pinned before priors)."""
+    t = draw_labels("apogee", 3, seed=1)
+    np.testing.assert_allclose(t["teff"], [4769.592818558293, 4792.110446217726,
+                                           4764.87158741044], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(t["logg"], [3.1292403909521815, 4.523703902534362,
+                                           2.898622438831403], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(t["fe_h"], [-0.446570833242399, 0.3126396993272905,
+                                           -0.13217250522064122], rtol=0, atol=1e-12)
+    ond = draw_labels("ondrejov-halpha", 3, seed=1)
+    np.testing.assert_allclose(ond["teff"], [9287.906698668612, 13648.210476411425,
+                                             14614.474987004713], rtol=0, atol=1e-9)
+    for empty in (None, {}, LabelPrior()):
+        again = draw_labels("apogee", 40, seed=4, prior=empty)
+        base = draw_labels("apogee", 40, seed=4)
+        assert again.colnames == base.colnames and "prior" not in again.meta
+        for c in base.colnames:
+            np.testing.assert_array_equal(again[c], base[c])
+    a = generate("lamost", 3, seed=2, snr=50, prior={})
+    b = generate("lamost", 3, seed=2, snr=50)
+    np.testing.assert_array_equal(a.flux, b.flux)
+
+
+def test_prior_box_keeps_every_label_inside_and_the_population_relations():
+    box = {"teff": (4000.0, 5500.0), "logg": (1.0, 3.5), "fe_h": (-1.0, 0.0),
+           "alpha_fe": (0.0, 0.3)}
+    t = draw_labels("apogee", 300, seed=1, prior=box)
+    assert len(t) == 300 and t.meta["prior"] == {k: list(v) for k, v in box.items()}
+    for name, (lo, hi) in box.items():
+        v = np.asarray(t[name])
+        assert np.all((v >= lo) & (v <= hi)), name
+        assert np.std(v) > 0.1 * (hi - lo), name             # not degenerate
+    assert np.ptp(t["teff"]) > 700 and np.ptp(t["fe_h"]) > 0.6
+    giants = t["logg"] < 3.0                                   # the RGB sequence survives
+    assert np.corrcoef(t["teff"][giants], t["logg"][giants])[0, 1] > 0.5
+    assert np.corrcoef(t["fe_h"], t["alpha_fe"])[0, 1] < -0.3
+    np.testing.assert_allclose(np.mean(t["mg_fe"] - t["alpha_fe"]), 0.0, atol=0.01)
+    assert set(t["population"]) <= {"rgb", "rc", "subgiant"}
+    assert [str(i) for i in t["id"][:2]] == ["apogee-s1-000001", "apogee-s1-000002"]
+
+
+def test_prior_fixed_value_is_honoured_and_the_rest_follows():
+    t = draw_labels("apogee", 200, seed=2, prior={"feh": -0.5, "teff": (4200, 5000)})
+    assert set(t["fe_h"].tolist()) == {-0.5}
+    assert np.all((t["teff"] >= 4200) & (t["teff"] <= 5000)) and np.std(t["teff"]) > 100
+    assert np.std(t["alpha_fe"]) > 0.02                       # thin and thick disc stars
+    np.testing.assert_allclose(np.mean(t["mg_fe"] - t["alpha_fe"]), 0.0, atol=0.01)
+    alpha = draw_labels("lamost", 100, seed=2, prior=LabelPrior(alpha_fe=0.25))
+    assert set(alpha["alpha_fe"].tolist()) == {0.25}
+    # the alpha elements moved with [alpha/Fe]: their scatter about it is the population's
+    assert np.std(alpha["mg_fe"] - 0.25) < 0.05 and abs(np.mean(alpha["mg_fe"]) - 0.25) < 0.01
+    assert np.mean(alpha["fe_h"]) < -0.4                      # high alpha: thick disc, halo
+    same = draw_labels("lamost", 100, seed=2, prior={"[alpha/Fe]": 0.25})
+    np.testing.assert_array_equal(same["teff"], alpha["teff"])
+
+
+def test_prior_draws_are_seeded():
+    box = {"teff": (5000, 6000), "logg": (3.8, 4.6)}
+    a = draw_labels("segue", 80, seed=7, prior=box)
+    b = draw_labels("segue", 80, seed=7, prior=LabelPrior(box))
+    c = draw_labels("segue", 80, seed=8, prior=box)
+    for col in ("teff", "logg", "fe_h", "alpha_fe", "vmicro"):
+        np.testing.assert_array_equal(a[col], b[col])
+    assert not np.array_equal(a["teff"], c["teff"])
+    s1 = generate("segue", 4, seed=7, snr=60, prior=box)
+    s2 = generate("segue", 4, seed=7, snr=60, prior=box)
+    np.testing.assert_array_equal(s1.flux, s2.flux)
+    np.testing.assert_allclose(s1.labels[:, 0], a["teff"][:4], rtol=1e-6)
+
+
+def test_prior_spectra_carry_the_box_labels():
+    s = generate("pfs-mr", 12, seed=3, snr=None, prior={"teff": (4500, 5000), "logg": 2.5})
+    teff = s.labels[:, s.label_names.index("teff")]
+    assert np.all((teff >= 4500) & (teff <= 5000))
+    assert np.all(s.labels[:, s.label_names.index("logg")] == 2.5)
+    assert np.all(np.isfinite(s.flux))
+
+
+def test_prior_keeps_exact_class_fractions_within_the_box():
+    t = draw_labels("ondrejov-halpha", 60, seed=0, prior={"teff": (11_000, 16_000)},
+                    class_fractions=[0.5, 0.3, 0.2])
+    np.testing.assert_array_equal(np.bincount(t["class"]), [30, 18, 12])
+    assert np.all((t["teff"] >= 11_000) & (t["teff"] <= 16_000))
+    assert len(set(t["class"][:10].tolist())) > 1               # classes mixed, not in blocks
+    with pytest.raises(ValueError, match=r"no 'emission' stars of the ondrejov-halpha"):
+        draw_labels("ondrejov-halpha", 10, seed=0, prior={"teff": (6500, 9000)})
+    cool = draw_labels("ondrejov-halpha", 10, seed=0, prior={"teff": (6500, 9000)},
+                       class_fractions=[1, 0, 0])
+    assert np.all(cool["class"] == 0)
+
+
+def test_prior_errors_are_clear():
+    with pytest.raises(ValueError, match=r"apogee preset has no label 'vmacro'.*teff, logg"):
+        draw_labels("apogee", 5, prior={"vmacro": (3, 5)})
+    with pytest.raises(ValueError, match=r"ondrejov-halpha preset has no label 'alpha_fe'"):
+        generate("ondrejov-halpha", 2, prior={"alpha_fe": 0.1})
+    with pytest.raises(ValueError, match=r"no stars of the apogee population.*teff 3,\d+ to 7,"):
+        draw_labels("apogee", 5, prior={"teff": (9000, 9500)})   # no hot stars in apogee
+    with pytest.raises(ValueError, match="outside the generator's Teff limits"):
+        draw_labels("lamost", 5, prior={"teff": (2500, 3200)})
+    with pytest.raises(ValueError, match="outside the generator's Teff limits"):
+        draw_labels("lamost", 5, prior={"teff": 3600, "logg": (4.2, 5.0)})   # an M dwarf
+    with pytest.raises(ValueError, match="outside the generator's log g limits"):
+        draw_labels("lamost", 5, prior={"logg": (7, 8)})
+    with pytest.raises(ValueError, match=r"holds about .* more than 2,000,000"):
+        draw_labels("apogee", 5000, prior={"teff": 4800, "logg": 2.5, "fe_h": 0.0,
+                                           "alpha_fe": 0.0})
+    with pytest.raises(ValueError, match="lo <= hi"):
+        LabelPrior(teff=(5000, 4000))
+    with pytest.raises(ValueError, match="both set fe_h"):
+        LabelPrior({"feh": -0.5, "fe_h": (-1, 0)})
+    with pytest.raises(TypeError, match="prior must be"):
+        draw_labels("apogee", 5, prior=[4000, 5000])
+
+
+def test_labels_from_reproduces_the_catalogue():
+    cat = _catalog(400)
+    t = draw_labels("apogee", 300, seed=3, labels_from=cat)
+    ref = np.asarray(cat["TEFF"])
+    assert abs(np.median(t["teff"]) / np.median(ref) - 1) < 0.03
+    assert abs(np.median(t["logg"]) - np.median(cat["LOGG"])) < 0.15
+    assert abs(np.median(t["fe_h"]) - np.median(cat["FE_H"])) < 0.06
+    assert abs(np.std(t["fe_h"]) / np.std(cat["FE_H"]) - 1) < 0.15
+    rows = np.asarray(t["catalog_row"])
+    np.testing.assert_array_equal(t["teff"], ref[rows])          # the rows' own labels
+    np.testing.assert_array_equal(t["fe_h"], np.asarray(cat["FE_H"])[rows])
+    assert len(set(rows.tolist())) > 150                         # with replacement, spread
+    # labels the catalogue lacks come from population stars like the row: the Galactic
+    # [alpha/Fe]-[Fe/H] sequences, alpha elements following [alpha/Fe], vmicro from log g
+    assert np.corrcoef(t["fe_h"], t["alpha_fe"])[0, 1] < -0.5
+    np.testing.assert_allclose(np.mean(t["mg_fe"] - t["alpha_fe"]), 0.0, atol=0.01)
+    assert np.corrcoef(t["logg"], t["vmicro"])[0, 1] < -0.8
+    assert t.meta["labels_from"] == "the labels_from table"
+    again = draw_labels("apogee", 300, seed=3, labels_from=cat)
+    other = draw_labels("apogee", 300, seed=4, labels_from=cat)
+    for col in ("teff", "alpha_fe", "mg_fe", "vsini"):
+        np.testing.assert_array_equal(again[col], t[col])
+    assert not np.array_equal(other["teff"], t["teff"])
+
+
+@pytest.mark.parametrize("names", [("teff", "logg", "feh"), ("Teff", "log_g", "[Fe/H]"),
+                                   ("TEFF", "LOGG", "M_H"), ("T_eff", "Log g", "Fe_H")])
+def test_labels_from_matches_survey_spellings(names):
+    cat = _catalog(50, names=names, ALPHA_FE=np.full(50, 0.123), MG_FE=np.full(50, 0.2))
+    t = draw_labels("lamost", 40, seed=0, labels_from=cat)
+    np.testing.assert_array_equal(t["teff"], np.asarray(cat[names[0]])[t["catalog_row"]])
+    np.testing.assert_array_equal(t["fe_h"], np.asarray(cat[names[2]])[t["catalog_row"]])
+    assert set(t["alpha_fe"].tolist()) == {0.123} and set(t["mg_fe"].tolist()) == {0.2}
+    np.testing.assert_allclose(np.mean(t["si_fe"]), 0.123, atol=0.03)   # follows alpha_fe
+
+
+def test_labels_from_prefers_fe_h_to_m_h_and_skips_missing_values():
+    cat = _catalog(60, M_H=np.full(60, -2.0), ALPHA_FE=np.r_[np.full(30, np.nan),
+                                                             np.full(30, 0.3)])
+    cat["TEFF"][:10] = np.nan
+    cat["LOGG"][10:15] = -9999.0
+    t = draw_labels("apogee", 200, seed=1, labels_from=cat)
+    rows = np.asarray(t["catalog_row"])
+    assert rows.min() >= 15                                      # rows without Teff/log g
+    np.testing.assert_array_equal(t["fe_h"], np.asarray(cat["FE_H"])[rows])   # not M_H
+    has_alpha = rows >= 30
+    assert np.all(t["alpha_fe"][has_alpha] == 0.3)
+    assert np.all(t["alpha_fe"][~has_alpha] != 0.3)              # NaN: from the population
+
+
+@pytest.mark.parametrize("suffix", [".fits", ".ecsv", ".csv"])
+def test_labels_from_reads_catalogue_files(tmp_path, suffix):
+    path = tmp_path / f"cat{suffix}"
+    _catalog(100, names=("Teff", "logg", "[Fe/H]")).write(path)
+    s = generate("apogee", 6, seed=2, snr=None, labels_from=path)
+    assert len(s) == 6 and "catalog_row" in s.meta.colnames
+    cat = Table.read(path)
+    rows = np.asarray(s.meta["catalog_row"])
+    np.testing.assert_allclose(s.labels[:, 0], np.asarray(cat["Teff"])[rows], rtol=1e-6)
+    t = draw_labels("apogee", 6, seed=2, labels_from=str(path))
+    assert t.meta["labels_from"] == str(path)
+    np.testing.assert_array_equal(t["catalog_row"], rows)
+
+
+def test_labels_from_with_a_box_drops_the_rows_outside_it():
+    cat = _catalog(400)
+    t = draw_labels("apogee", 150, seed=0, labels_from=cat,
+                    prior={"teff": (4300, 4800), "logg": (1.5, 3.0), "alpha_fe": (0.1, 0.3)})
+    assert np.all((t["teff"] >= 4300) & (t["teff"] <= 4800))
+    assert np.all((t["logg"] >= 1.5) & (t["logg"] <= 3.0))
+    assert np.all((t["alpha_fe"] >= 0.1) & (t["alpha_fe"] <= 0.3))  # donors in the box too
+    inside = ((cat["TEFF"] >= 4300) & (cat["TEFF"] <= 4800) & (cat["LOGG"] >= 1.5)
+              & (cat["LOGG"] <= 3.0))
+    assert set(t["catalog_row"].tolist()) <= set(np.nonzero(inside)[0].tolist())
+    fixed = draw_labels("apogee", 30, seed=0, labels_from=cat, prior={"feh": -0.4})
+    assert set(fixed["fe_h"].tolist()) == {-0.4}
+
+
+def test_labels_from_errors_name_the_file(tmp_path):
+    path = tmp_path / "nologg.csv"
+    Table({"TEFF": [4500.0, 4800.0], "FE_H": [0.0, -0.3]}).write(path)
+    with pytest.raises(ValueError, match=r"nologg\.csv: no log g column.*its columns are TEFF"):
+        draw_labels("apogee", 5, labels_from=path)
+    empty = tmp_path / "empty.ecsv"
+    _catalog(0).write(empty)
+    with pytest.raises(ValueError, match=r"empty\.ecsv: no usable rows.*of 0 rows"):
+        generate("lamost", 2, labels_from=empty)
+    nan = tmp_path / "nan.fits"
+    _catalog(5, FE_H=np.full(5, np.nan)).write(nan)
+    with pytest.raises(ValueError, match=r"nan\.fits: no usable rows.*5 lack a finite"):
+        draw_labels("apogee", 5, labels_from=nan)
+    with pytest.raises(ValueError, match=r"no usable rows.*400 outside the box"):
+        draw_labels("apogee", 5, labels_from=_catalog(400), prior={"teff": (6000, 7000)})
+    with pytest.raises(FileNotFoundError, match="no such label catalogue"):
+        draw_labels("apogee", 5, labels_from=tmp_path / "missing.fits")
+    bad = tmp_path / "bad.fits"
+    bad.write_text("not a table")
+    with pytest.raises(ValueError, match=r"bad\.fits: cannot read it as a table"):
+        draw_labels("apogee", 5, labels_from=bad)
+    with pytest.raises(ValueError, match="class_fractions cannot be combined"):
+        draw_labels("ondrejov-halpha", 5, labels_from=_catalog(10),
+                    class_fractions=[1, 0, 0])
+    cool = _catalog(20)
+    cool["TEFF"][:5] = 3200.0                                   # M giants: no TiO physics
+    with pytest.warns(UserWarning, match="5 of 20 rows are outside the generator's physics"):
+        t = draw_labels("apogee", 30, seed=0, labels_from=cool)
+    assert t["catalog_row"].min() >= 5

@@ -29,6 +29,23 @@ __all__ = ["info", "ingest", "synth"]
 @click.option("--class-fractions", default=None,
               help="For ondrejov-halpha: fractions of absorption,emission,double-peak, "
                    "e.g. 0.45,0.45,0.10.")
+@click.option("--teff", default=None,
+              help="Draw only stars with Teff in LO:HI (K), or fix it at a number.")
+@click.option("--logg", default=None,
+              help="Draw only stars with log g in LO:HI (dex, cgs), or fix it at a number.")
+@click.option("--feh", default=None,
+              help="Draw only stars with [Fe/H] in LO:HI (dex), or fix it at a number.")
+@click.option("--alpha-fe", default=None,
+              help="Draw only stars with [alpha/Fe] in LO:HI (dex), or fix it at a number "
+                   "(every preset but ondrejov-halpha).")
+@click.option("--vmacro", default=None,
+              help="Macroturbulence LO:HI (km/s), or a number, for presets with a vmacro "
+                   "label (none today: the renderer sets it from Teff and log g).")
+@click.option("--labels-from", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None,
+              help="Table of real labels (FITS, ECSV or CSV) whose rows the stars take, "
+                   "drawn with replacement; combined with the ranges above, rows outside "
+                   "them are dropped.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -36,10 +53,16 @@ __all__ = ["info", "ingest", "synth"]
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def synth(survey: str, n: int, seed: int, snr: str, rv: str | None,
-          class_fractions: str | None, jobs: int, output: Path, overwrite: bool,
-          quiet: bool) -> None:
-    """Generate a synthetic survey of SURVEY-like spectra into an HDF5 data set."""
-    from starlearn.synth import generate
+          class_fractions: str | None, teff: str | None, logg: str | None, feh: str | None,
+          alpha_fe: str | None, vmacro: str | None, labels_from: Path | None, jobs: int,
+          output: Path, overwrite: bool, quiet: bool) -> None:
+    """Generate a synthetic survey of SURVEY-like spectra into an HDF5 data set.
+
+    --teff, --logg, --feh, --alpha-fe and --vmacro restrict the drawn population to a box
+    (LO:HI, or a number to fix the label); --labels-from draws the labels from a table of
+    real stars (docs/synthetic.md, "Label priors").
+    """
+    from starlearn.synth import generate, label_names
 
     fractions = None
     if class_fractions:
@@ -49,6 +72,20 @@ def synth(survey: str, n: int, seed: int, snr: str, rv: str | None,
             raise click.BadParameter(f"expected comma-separated numbers, got "
                                      f"'{class_fractions}'", param_hint="--class-fractions") \
                 from None
+    prior = {}
+    for flag, label, text in (("--teff", "teff", teff), ("--logg", "logg", logg),
+                              ("--feh", "fe_h", feh), ("--alpha-fe", "alpha_fe", alpha_fe),
+                              ("--vmacro", "vmacro", vmacro)):
+        value = parse_range(text, name=flag)
+        if value is None:
+            continue
+        if label not in label_names(survey):
+            note = ("; vmacro is set from Teff and log g by the renderer" if label == "vmacro"
+                    else "")
+            raise click.BadParameter(f"the {survey} preset has no {label} label; its labels "
+                                     f"are {', '.join(label_names(survey))}{note}",
+                                     param_hint=flag)
+        prior[label] = value
     if output.exists() and not overwrite:
         raise click.UsageError(f"{output} exists; pass --overwrite to replace it")
     from starlearn._atomic import check_writable
@@ -59,10 +96,15 @@ def synth(survey: str, n: int, seed: int, snr: str, rv: str | None,
     with output_lock(output):
         spectra = generate(survey, n, seed=seed, snr=parse_range(snr, name="--snr"),
                            rv=parse_range(rv, name="--rv"), class_fractions=fractions,
-                           n_jobs=jobs, progress=not quiet)
+                           prior=prior or None, labels_from=labels_from, n_jobs=jobs,
+                           progress=not quiet)
+        chosen = {"prior": prior} if prior else {}
+        if labels_from is not None:
+            chosen["labels_from"] = str(labels_from)
         spectra.write(output, overwrite=overwrite,
                       provenance=provenance(command=sys.argv, survey=survey, n=n, seed=seed,
-                                            snr=snr, rv=rv, class_fractions=class_fractions))
+                                            snr=snr, rv=rv, class_fractions=class_fractions,
+                                            **chosen))
     click.echo(f"wrote {len(spectra)} {survey} spectra ({spectra.n_pix} pixels, labels "
                f"{', '.join(spectra.label_names)}) to {output}")
 

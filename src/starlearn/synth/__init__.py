@@ -14,12 +14,15 @@ flux-conserving rebinning and photon noise.
 (2, True)
 
 See :func:`generate`, :func:`draw_labels`, :func:`render` (the same stars through
-another preset) and :func:`write_lamost_files` (spectra as LAMOST-layout FITS files).
+another preset), :class:`LabelPrior` and ``labels_from`` (stars from part of the population
+or from a catalogue of real labels: :mod:`starlearn.synth.priors`) and
+:func:`write_lamost_files` (spectra as LAMOST-layout FITS files).
 """
 
 from starlearn.synth.files import write_lamost_files
 from starlearn.synth.generator import generate, render
 from starlearn.synth.labels import CLASS_NAMES, SURVEYS, draw_labels, label_names
+from starlearn.synth.priors import LabelPrior
 
-__all__ = ["CLASS_NAMES", "SURVEYS", "draw_labels", "generate", "label_names", "render",
-           "write_lamost_files"]
+__all__ = ["CLASS_NAMES", "SURVEYS", "LabelPrior", "draw_labels", "generate", "label_names",
+           "render", "write_lamost_files"]

@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.fft as sfft
@@ -59,6 +59,9 @@ from starlearn.spectra import SpectrumSet
 from starlearn.synth import labels as lab
 from starlearn.synth import linelist as ll
 from starlearn.synth import physics as ph
+
+if TYPE_CHECKING:
+    from starlearn.synth.priors import LabelPrior
 
 __all__ = ["generate", "render"]
 
@@ -101,6 +104,10 @@ TEFF_MIN_DWARF = 3800.0
 """Coolest star (K) with log g >= LOGG_DWARF: M dwarfs need TiO, H2O and FeH, which the
 generator does not have (their spectra would be nonsense, not stars)."""
 LOGG_DWARF = 3.5
+TEFF_MAX = 40_000.0
+"""Hottest star (K) the renderer accepts."""
+LOGG_LIMITS = (-0.5, 6.0)
+"""Range of log g (dex, cgs) the renderer accepts."""
 CHUNK = 16
 """Stars per batch (fixed, so that results never depend on the number of processes)."""
 
@@ -574,7 +581,7 @@ def _star_parameters(stars: Table) -> dict[str, np.ndarray]:
     p: dict[str, np.ndarray] = {}
     p["teff"] = _column(stars, "teff")
     p["logg"] = _column(stars, "logg")
-    for name, lo, hi in (("teff", 3000.0, 40_000.0), ("logg", -0.5, 6.0)):
+    for name, lo, hi in (("teff", 3000.0, TEFF_MAX), ("logg", *LOGG_LIMITS)):
         bad = ~np.isfinite(p[name]) | (p[name] < lo) | (p[name] > hi)
         if bad.any():
             raise ValueError(f"render: column '{name}' must be finite and within "
@@ -791,11 +798,14 @@ def generate(survey: str, n: int, *, seed: int = 0,
              snr: float | tuple[float, float] | None = (20.0, 200.0),
              rv: float | tuple[float, float] | None = None, n_jobs: int = 1,
              class_fractions: Sequence[float] | Mapping[str, float] | None = None,
+             prior: LabelPrior | Mapping[str, float | tuple[float, float]] | None = None,
+             labels_from: Table | str | os.PathLike | None = None,
              progress: bool = False) -> SpectrumSet:
     """Generate a synthetic survey: ``n`` stars drawn for ``survey`` and rendered on its grid.
 
     Equivalent to ``render(survey, draw_labels(survey, n, seed=seed,
-    class_fractions=class_fractions), seed=seed, snr=snr, rv=rv, n_jobs=n_jobs)``.
+    class_fractions=class_fractions, prior=prior, labels_from=labels_from), seed=seed,
+    snr=snr, rv=rv, n_jobs=n_jobs)``.
 
     Parameters
     ----------
@@ -809,12 +819,22 @@ def generate(survey: str, n: int, *, seed: int = 0,
         See :func:`render`.
     class_fractions : sequence of 3 floats or dict, optional
         ``ondrejov-halpha`` only: fractions of ``absorption``, ``emission``, ``double-peak``.
+    prior : LabelPrior or dict, optional
+        Draw the stars from the population restricted to a box of labels, e.g.
+        ``{"teff": (4000, 5500), "logg": (1, 3.5), "feh": -0.5}`` (Teff in K, log g in
+        dex (cgs), abundances in dex, vmicro and vsini in km/s; a number fixes the label).
+        See :func:`~starlearn.synth.draw_labels` and :mod:`starlearn.synth.priors`.
+    labels_from : astropy.table.Table or path, optional
+        A catalogue of real labels (FITS, ECSV, CSV ...) whose rows the stars take, drawn
+        with replacement, so that the synthetic set covers that population; see
+        :func:`~starlearn.synth.draw_labels`.
 
     Returns
     -------
     SpectrumSet
         ``n`` spectra with ids ``<survey>-s<seed>-000001``..., labels, meta (survey, snr,
-        rv, population, emission parameters ...) and, for ``ondrejov-halpha``, classes.
+        rv, population, emission parameters ...; ``catalog_row`` with ``labels_from``)
+        and, for ``ondrejov-halpha``, classes.
 
     Examples
     --------
@@ -823,5 +843,6 @@ def generate(survey: str, n: int, *, seed: int = 0,
     >>> s.n_pix, s.ids[0], s.label_names[:3]
     (8575, 'apogee-s1-000001', ['teff', 'logg', 'fe_h'])
     """
-    stars = lab.draw_labels(survey, n, seed=seed, class_fractions=class_fractions)
+    stars = lab.draw_labels(survey, n, seed=seed, class_fractions=class_fractions, prior=prior,
+                            labels_from=labels_from)
     return render(survey, stars, seed=seed, snr=snr, rv=rv, n_jobs=n_jobs, progress=progress)

@@ -22,14 +22,20 @@ giants. Microturbulence from log g, rotation mostly slow except hot stars.
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.table import Table
 
-__all__ = ["ALPHA_ELEMENTS", "CLASS_NAMES", "SURVEYS", "default_alpha", "default_vmicro",
-           "draw_labels", "label_names"]
+if TYPE_CHECKING:
+    from starlearn.synth.priors import LabelPrior
+
+__all__ = ["ALPHA_ELEMENTS", "CLASS_NAMES", "SURVEYS", "class_counts", "default_alpha",
+           "default_vmicro", "draw_labels", "draw_population", "is_giant", "label_names",
+           "xfe_base"]
 
 SURVEYS: tuple[str, ...] = ("apogee", "lamost", "segue", "pfs-mr", "ondrejov-halpha")
 """Names of the presets the generator supports (keys of :data:`starlearn.grid.PRESETS`)."""
@@ -189,26 +195,36 @@ def _populations(rng: np.random.Generator, survey: str, n: int) -> Table:
                   "alpha_fe": alpha, "vsini": vsini})
 
 
+def xfe_base(x: str, alpha_fe: np.ndarray, fe_h: np.ndarray, giant: np.ndarray
+             ) -> np.ndarray:
+    """Mean [X/Fe] (dex) of element ``x`` given [alpha/Fe], [Fe/H] and whether the star is
+    a red giant (first dredge-up); the drawn ratio is this plus a Gaussian scatter."""
+    if x in ALPHA_ELEMENTS:
+        return alpha_fe
+    if x == "al":
+        return 0.5 * alpha_fe
+    if x == "mn":
+        return np.clip(0.25 * fe_h, -0.35, 0.05)
+    if x == "c":
+        return np.where(giant, -0.15, 0.0)
+    if x == "n":
+        return np.where(giant, 0.25, 0.0)
+    return np.zeros(np.shape(fe_h))
+
+
+def is_giant(population: np.ndarray) -> np.ndarray:
+    """True for the red-giant populations (``rgb``, ``rc``)."""
+    return np.isin(np.asarray(population), ["rgb", "rc"])
+
+
 def _element_ratios(rng: np.random.Generator, tab: Table) -> None:
     n = len(tab)
     alpha = np.asarray(tab["alpha_fe"])
     feh = np.asarray(tab["fe_h"])
-    giant = np.isin(np.asarray(tab["population"]), ["rgb", "rc"])
+    giant = is_giant(tab["population"])
     for x in ALL_XFE:
         noise = rng.normal(0.0, _XFE_SCATTER[x], n)
-        if x in ALPHA_ELEMENTS:
-            base = alpha
-        elif x == "al":
-            base = 0.5 * alpha
-        elif x == "mn":
-            base = np.clip(0.25 * feh, -0.35, 0.05)
-        elif x == "c":
-            base = np.where(giant, -0.15, 0.0)
-        elif x == "n":
-            base = np.where(giant, 0.25, 0.0)
-        else:
-            base = np.zeros(n)
-        tab[f"{x}_fe"] = base + noise
+        tab[f"{x}_fe"] = xfe_base(x, alpha, feh, giant) + noise
 
 
 def _normalise_fractions(class_fractions: Sequence[float] | Mapping[str, float] | None
@@ -232,12 +248,20 @@ def _normalise_fractions(class_fractions: Sequence[float] | Mapping[str, float] 
     return fr / fr.sum()
 
 
-def _ondrejov(rng: np.random.Generator, n: int, class_fractions) -> Table:
+def class_counts(class_fractions: Sequence[float] | Mapping[str, float] | None, n: int
+                 ) -> np.ndarray:
+    """Exact number of stars per class of :data:`CLASS_NAMES` among ``n`` (largest
+    remainders of ``fractions * n``)."""
     fr = _normalise_fractions(class_fractions)
     counts = np.floor(fr * n).astype(int)
     rest = n - counts.sum()
     if rest:   # largest remainders
         counts[np.argsort(-(fr * n - counts), kind="stable")[:rest]] += 1
+    return counts
+
+
+def _ondrejov(rng: np.random.Generator, n: int, class_fractions) -> Table:
+    counts = class_counts(class_fractions, n)
     cls = rng.permutation(np.repeat(np.arange(len(CLASS_NAMES)), counts))
     u = rng.uniform(size=(8, n))
     z = rng.normal(size=(2, n))
@@ -270,8 +294,24 @@ def _ondrejov(rng: np.random.Generator, n: int, class_fractions) -> Table:
                   "em_sigma": em_sigma, "em_vr": em_vr, "em_shift": em_shift})
 
 
+def draw_population(rng: np.random.Generator, survey: str, n: int,
+                    class_fractions: Sequence[float] | Mapping[str, float] | None = None
+                    ) -> Table:
+    """``n`` stars of a preset's population from ``rng`` (no ``id`` column, no meta): the
+    columns of :func:`draw_labels` but ``id``."""
+    if survey == "ondrejov-halpha":
+        return _ondrejov(rng, n, class_fractions)
+    tab = _populations(rng, survey, n)
+    _element_ratios(rng, tab)
+    vmicro = default_vmicro(tab["logg"], tab["teff"]) + 0.1 * rng.normal(size=n)
+    tab["vmicro"] = np.clip(vmicro, 0.5, 3.0)
+    return tab
+
+
 def draw_labels(survey: str, n: int, *, seed: int = 0,
-                class_fractions: Sequence[float] | Mapping[str, float] | None = None) -> Table:
+                class_fractions: Sequence[float] | Mapping[str, float] | None = None,
+                prior: LabelPrior | Mapping[str, float | tuple[float, float]] | None = None,
+                labels_from: Table | str | os.PathLike | None = None) -> Table:
     """Draw ``n`` stars' labels and physical parameters for a survey preset.
 
     Parameters
@@ -286,6 +326,21 @@ def draw_labels(survey: str, n: int, *, seed: int = 0,
         Only for ``ondrejov-halpha``: fractions of the classes ``absorption``, ``emission``
         and ``double-peak`` (normalised to sum 1; default 0.45 / 0.45 / 0.10). Counts are
         exact (largest remainders), order random.
+    prior : LabelPrior or dict, optional
+        Restrict the population to a box of labels: ``{"teff": (4000, 5500), "fe_h": -0.5}``
+        (Teff in K, log g in dex (cgs), abundances in dex, velocities in km/s; a single
+        number fixes the label). The stars are the population restricted to the box, drawn
+        by rejection, so they keep its Teff-log g sequences and chemistry; see
+        :class:`~starlearn.synth.priors.LabelPrior`. A box with no stars of the
+        population, or outside the generator's Teff and log g limits, raises ValueError.
+    labels_from : astropy.table.Table or path, optional
+        A table of real labels (FITS, ECSV, CSV ... anything ``Table.read`` reads): each
+        star takes the labels of a row drawn with replacement (seeded), columns matched
+        case-insensitively with the usual survey spellings (``TEFF``, ``LOGG``, ``FE_H`` or
+        ``[Fe/H]`` or ``M_H``, ``ALPHA_FE``, ``MG_FE`` ...); labels it has not come from
+        the population star nearest in (Teff, log g, [Fe/H]). Combined with ``prior``,
+        rows outside the box are dropped. The table needs Teff, log g and [Fe/H]; see
+        :mod:`starlearn.synth.priors`.
 
     Returns
     -------
@@ -294,14 +349,18 @@ def draw_labels(survey: str, n: int, *, seed: int = 0,
         every other parameter the renderer uses (all ``<x>_fe``, ``vmicro``, ``vsini``; for
         ``ondrejov-halpha`` ``class`` and the emission columns of
         :data:`EMISSION_COLUMNS`). ``meta`` holds ``survey``, ``seed`` and, with classes,
-        ``class_names``. Pass it to :func:`starlearn.synth.render` to make spectra, through
-        this or any other preset.
+        ``class_names`` (with a prior, also ``prior``; with ``labels_from``, also
+        ``labels_from`` and a ``catalog_row`` column: the table row of each star). Pass it
+        to :func:`starlearn.synth.render` to make spectra, through this or any other preset.
 
     Examples
     --------
     >>> t = draw_labels("apogee", 3, seed=1)
     >>> [str(i) for i in t["id"]]
     ['apogee-s1-000001', 'apogee-s1-000002', 'apogee-s1-000003']
+    >>> t = draw_labels("apogee", 50, seed=1, prior={"teff": (4000, 4500), "feh": -0.5})
+    >>> bool(t["teff"].min() >= 4000 and t["teff"].max() <= 4500), set(t["fe_h"].tolist())
+    (True, {-0.5})
     """
     survey = _check_survey(survey)
     n = int(n)
@@ -310,15 +369,16 @@ def draw_labels(survey: str, n: int, *, seed: int = 0,
     if class_fractions is not None and survey != "ondrejov-halpha":
         raise ValueError(f"class_fractions is only used by the 'ondrejov-halpha' preset, "
                          f"not '{survey}'")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), survey_key(survey), 1]))
+    if labels_from is not None or (prior is not None and len(prior)):
+        from starlearn.synth import priors  # priors builds on this module
+
+        tab = priors.draw_with_prior(survey, n, seed=seed, class_fractions=class_fractions,
+                                     prior=prior, labels_from=labels_from)
+    else:   # no prior: the population as it always was (same seeds, same stars)
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), survey_key(survey), 1]))
+        tab = draw_population(rng, survey, n, class_fractions)
     if survey == "ondrejov-halpha":
-        tab = _ondrejov(rng, n, class_fractions)
         tab.meta["class_names"] = list(CLASS_NAMES)
-    else:
-        tab = _populations(rng, survey, n)
-        _element_ratios(rng, tab)
-        vmicro = default_vmicro(tab["logg"], tab["teff"]) + 0.1 * rng.normal(size=n)
-        tab["vmicro"] = np.clip(vmicro, 0.5, 3.0)
     width = max(6, len(str(n)))
     tab.add_column([f"{survey}-s{seed}-{i + 1:0{width}d}" for i in range(n)], name="id",
                    index=0)
