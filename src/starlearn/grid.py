@@ -72,6 +72,12 @@ class Grid:
         resolving power lambda / delta-lambda of one pixel; the pixel count is rounded so
         that the grid ends at ``stop``). ``resolution`` is the instrument's resolving power
         and does not change the sampling.
+
+        Examples
+        --------
+        >>> g = Grid.log_uniform(15000.0, 17000.0, sampling_r=3 * 22_500, resolution=22_500)
+        >>> g.n_pix, round(g.velocity_step, 3), round(g.stop, 6)
+        (8450, 4.441, 17000.0)
         """
         if not 0 < start < stop:
             raise ValueError(f"Grid.log_uniform: need 0 < start < stop, got {start}, {stop}")
@@ -124,7 +130,14 @@ class Grid:
     def offset_of(self, wave: np.ndarray, rtol: float = 1e-7) -> int | None:
         """The index of this grid's pixel at ``wave[0]`` when ``wave`` (Angstrom, 1-D) is a
         contiguous run of this grid's pixel centres (e.g. a LAMOST file cut at the red
-        end), else None."""
+        end), else None.
+
+        Examples
+        --------
+        >>> lamost = PRESETS["lamost"]
+        >>> lamost.offset_of(lamost.wave[10:500]), lamost.offset_of(lamost.wave[10:500] + 0.1)
+        (10, None)
+        """
         wave = np.asarray(wave, dtype=np.float64)
         if wave.ndim != 1 or wave.size < 2 or wave.size > self.n_pix or wave[0] <= 0:
             return None
@@ -135,7 +148,17 @@ class Grid:
         return int(start) if ok else None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able description; ``Grid.from_dict`` inverts it exactly."""
+        """Plain JSON-able description; ``Grid.from_dict`` inverts it exactly.
+
+        Examples
+        --------
+        >>> import json
+        >>> d = PRESETS["apogee"].to_dict()
+        >>> d["n_pix"], d["gaps"][1]
+        (8575, [3274, 3585])
+        >>> Grid.from_dict(json.loads(json.dumps(d))) == PRESETS["apogee"]
+        True
+        """
         d = asdict(self)
         d["gaps"] = [list(g) for g in self.gaps]
         return d
@@ -178,7 +201,15 @@ PRESETS: dict[str, Grid] = {
 
 def find_preset(wave: np.ndarray) -> Grid | None:
     """The preset whose pixel centres ``wave`` (Angstrom) are, or a contiguous run of
-    (a LAMOST spectrum of 3,899 of the preset's 3,909 pixels), or None."""
+    (a LAMOST spectrum of 3,899 of the preset's 3,909 pixels), or None.
+
+    Examples
+    --------
+    >>> find_preset(PRESETS["lamost"].wave[:3899]).name
+    'lamost'
+    >>> find_preset(np.linspace(5000.0, 6000.0, 100)) is None
+    True
+    """
     for grid in PRESETS.values():
         if grid.matches(wave):
             return grid
@@ -189,7 +220,20 @@ def find_preset(wave: np.ndarray) -> Grid | None:
 
 
 def get_grid(grid: str | Grid | dict[str, Any]) -> Grid:
-    """A Grid from a preset name, a Grid, or a ``Grid.to_dict()`` dictionary."""
+    """A Grid from a preset name, a Grid, or a ``Grid.to_dict()`` dictionary.
+
+    Examples
+    --------
+    >>> g = get_grid("lamost")
+    >>> g.n_pix, g.resolution, round(g.start, 2)
+    (3909, 1800.0, 3699.99)
+    >>> get_grid(g.to_dict()) == g
+    True
+    >>> get_grid("hermes")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown grid preset 'hermes'; presets are ['apogee', 'lamost', ...]
+    """
     if isinstance(grid, Grid):
         return grid
     if isinstance(grid, dict):
@@ -235,6 +279,11 @@ def vacuum_to_air(wave: Any) -> np.ndarray:
     Morton (2000) above 2,000 Angstrom; below 1,900 Angstrom air and vacuum are taken
     equal, as the IAU does, and in between the refractivity is tapered smoothly to 0 so
     that the conversion has no jump (:func:`_air_refractivity`).
+
+    Examples
+    --------
+    >>> vacuum_to_air([6564.614, 1500.0])  # H-alpha; no air below 1,900 Angstrom
+    array([6562.80101973, 1500.        ])
     """
     wave = np.asarray(wave, dtype=np.float64)
     return wave / (1.0 + _air_refractivity(wave))
@@ -246,6 +295,14 @@ def air_to_vacuum(wave: Any) -> np.ndarray:
     Inverts :func:`vacuum_to_air` by fixed-point iteration, so that the round trip is exact
     to better than 1e-8 Angstrom at every wavelength, across the 1,900-2,000 Angstrom taper
     too.
+
+    Examples
+    --------
+    >>> round(float(air_to_vacuum(6562.8)), 3)
+    6564.613
+    >>> w = np.array([1950.0, 5000.0, 15000.0])
+    >>> bool(np.all(np.abs(vacuum_to_air(air_to_vacuum(w)) - w) < 1e-8))
+    True
     """
     air = np.asarray(wave, dtype=np.float64)
     vac = air * (1.0 + _air_refractivity(air))

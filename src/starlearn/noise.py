@@ -94,6 +94,15 @@ def check_snr(snr: Any, name: str = "snr") -> float | tuple[float, float]:
     ------
     ValueError
         When ``snr`` is not finite, not positive, or not a number or a pair.
+
+    Examples
+    --------
+    >>> check_snr(30), check_snr([10, 100])
+    (30.0, (10.0, 100.0))
+    >>> check_snr((100, 10), name="target_snr")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'target_snr' as a range must be (lo, hi) with lo <= hi, got (100, 10)
     """
     try:
         arr = np.asarray(snr, dtype=np.float64)
@@ -141,6 +150,13 @@ def snr_from_unit(snr: SnrSpec, u: Any) -> float | np.ndarray:
     Returns
     -------
     float or ndarray
+
+    Examples
+    --------
+    >>> snr_from_unit((10, 1000), [0.0, 0.5])  # the middle of the range in log
+    array([ 10., 100.])
+    >>> snr_from_unit(50.0, 0.3)
+    50.0
     """
     spec = check_snr(snr)
     if isinstance(spec, float):
@@ -198,6 +214,13 @@ def signal_level(flux: Any, good: Any = None, *, empty: float = np.nan) -> np.nd
     Returns
     -------
     ndarray (n_spectra,), float64, in the unit of ``flux``.
+
+    Examples
+    --------
+    >>> signal_level([[1.0, -3.0, 2.0], [4.0, 4.0, 100.0]])
+    array([2., 4.])
+    >>> signal_level([[1.0, -3.0, 2.0], [4.0, 4.0, 100.0]], [[True, True, False], [False] * 3])
+    array([ 2., nan])
     """
     flux = np.atleast_2d(np.asarray(flux))
     good = (np.ones(flux.shape, dtype=bool) if good is None
@@ -308,6 +331,11 @@ def sigma_from_ivar(ivar: Any, mask: Any = None) -> np.ndarray:
     ------
     ValueError
         If ``ivar`` is negative or not finite, or ``mask`` has another shape.
+
+    Examples
+    --------
+    >>> sigma_from_ivar([[4.0, 0.0, 100.0]], mask=[[False, False, True]])
+    array([[0.5, 0. , 0. ]])
     """
     ivar = _check_ivar(ivar)
     good = ivar > 0
@@ -319,7 +347,13 @@ def sigma_from_ivar(ivar: Any, mask: Any = None) -> np.ndarray:
 
 
 def ivar_from_sigma(sigma: Any) -> np.ndarray:
-    """``1 / sigma**2`` (flux units**-2), 0 where sigma is 0 or not finite."""
+    """``1 / sigma**2`` (flux units**-2), 0 where sigma is 0 or not finite.
+
+    Examples
+    --------
+    >>> ivar_from_sigma([0.5, 0.0, np.inf])
+    array([4., 0., 0.])
+    """
     sigma = np.asarray(sigma, dtype=np.float64)
     return np.divide(1.0, sigma**2, out=np.zeros(sigma.shape),
                      where=np.isfinite(sigma) & (sigma > 0))
@@ -387,6 +421,13 @@ def gaussian_noise(sigma: Any, rng: Rng, *, fraction: float | None = None,
     ------
     ValueError
         If ``sigma`` is negative or ``fraction`` outside [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> noise = gaussian_noise(0.1, np.random.default_rng(0), shape=(2, 20000))
+    >>> noise.shape, noise.std(axis=1).round(2)
+    ((2, 20000), array([0.1, 0.1]))
     """
     sigma = np.asarray(sigma)
     shape = sigma.shape if shape is None else tuple(shape)
@@ -463,6 +504,15 @@ def redraw_noise(flux: Any, ivar: Any, rng: Rng, *, fraction: float | None = Non
     ------
     ValueError
         If the shapes differ or ivar is negative or not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flux, ivar = np.ones((2, 20000)), np.full((2, 20000), 100.0**2)  # sigma 0.01
+    >>> rngs = [np.random.default_rng([7, i]) for i in range(2)]  # one per spectrum
+    >>> noisy, ivar2 = redraw_noise(flux, ivar, rngs)
+    >>> (noisy - flux).std(axis=1).round(3), float(ivar2[0, 0])  # ivar halved
+    (array([0.01, 0.01]), 5000.0)
     """
     flux = np.asarray(flux)
     ivar = _check_ivar(ivar)
@@ -510,6 +560,15 @@ def add_noise_to_snr(flux: Any, ivar: Any, snr: Any, rng: Rng, *, mask: Any = No
     ------
     ValueError
         If the shapes differ, ``snr`` is not > 0 or ivar is negative or not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flux, ivar = np.ones((2, 5000)), np.full((2, 5000), 100.0**2)  # S/N 100
+    >>> noisy, ivar2, snr = add_noise_to_snr(flux, ivar, [30.0, 300.0],
+    ...                                      np.random.default_rng(1))
+    >>> snr, measure_snr(noisy, ivar2).round(1)  # the second one stays at 100
+    (array([ 30., 100.]), array([ 30., 100.]))
     """
     given = np.atleast_2d(np.asarray(flux))
     given_ivar = np.atleast_2d(_check_ivar(ivar))

@@ -255,7 +255,17 @@ class SpectrumSet:
             raise KeyError(f"no label '{name}'; labels are {self.label_names}") from None
 
     def replace(self, **changes: Any) -> SpectrumSet:
-        """A new SpectrumSet with some fields replaced (the others are copied)."""
+        """A new SpectrumSet with some fields replaced (the others are copied).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> s = SpectrumSet(wave=[1.0, 2.0], flux=[[1.0, 1.0]])
+        >>> s.replace(ivar=[[4.0, 0.0]]).mask  # ivar 0: a bad pixel
+        array([[False,  True]])
+        >>> s.mask
+        array([[False, False]])
+        """
         fields = {"wave": self.wave, "flux": self.flux, "ivar": self.ivar, "mask": self.mask,
                   "labels": self.labels, "label_names": self.label_names,
                   "classes": self.classes, "class_names": self.class_names, "ids": self.ids,
@@ -295,6 +305,16 @@ class SpectrumSet:
         Returns
         -------
         tuple of SpectrumSet, one per fraction.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> s = SpectrumSet(wave=[1.0, 2.0], flux=np.ones((10, 2)))
+        >>> train, valid, test = s.split((0.6, 0.2, 0.2), seed=1)
+        >>> len(train), len(valid), len(test)
+        (6, 2, 2)
+        >>> sorted([*train.ids, *valid.ids, *test.ids], key=int) == list(s.ids)
+        True
         """
         fr = np.asarray(fractions, dtype=float)
         if fr.ndim != 1 or np.any(fr < 0) or abs(fr.sum() - 1) > 1e-6:
@@ -313,6 +333,17 @@ class SpectrumSet:
         array it stays shared; otherwise wavelengths become per-spectrum. Label columns are
         the union of the inputs' label names (missing ones become NaN); class names must
         agree.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> a = SpectrumSet(wave=[1.0, 2.0], flux=np.ones((2, 2)), labels=[[5000.0], [5200.0]],
+        ...                 label_names=["teff"])
+        >>> b = SpectrumSet(wave=[1.0, 2.0], flux=np.ones((1, 2)), labels=[[4.5]],
+        ...                 label_names=["logg"])
+        >>> both = SpectrumSet.concat([a, b])
+        >>> both.label_names, both.labels.tolist()
+        (['teff', 'logg'], [[5000.0, nan], [5200.0, nan], [nan, 4.5]])
         """
         sets = list(sets)
         if not sets:
@@ -367,6 +398,18 @@ class SpectrumSet:
             How the file was made (command, config, versions), stored as JSON in the file.
         **options
             Passed to the writer.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> s = SpectrumSet(wave=[5000.0, 5001.0], flux=[[1.0, 2.0]], labels=[[4800.0]],
+        ...                 label_names=["teff"])
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     s.write(Path(tmp) / "set.h5")
+        ...     back = SpectrumSet.read(Path(tmp) / "set.h5")
+        >>> back, back.flux.tolist()
+        (SpectrumSet(n=1, n_pix=2, wave=5000.0-5001.0 A, labels=['teff']), [[1.0, 2.0]])
         """
         from starlearn.io.registry import write
 

@@ -62,6 +62,12 @@ def wavelength_unit(text: Any) -> u.UnitBase | None:
     --------
     >>> wavelength_unit("Angstroms"), wavelength_unit("nm"), wavelength_unit(None)
     (Unit("Angstrom"), Unit("nm"), None)
+    >>> wavelength_unit("[MICRONS]")
+    Unit("um")
+    >>> wavelength_unit("km/s")
+    Traceback (most recent call last):
+    ...
+    starlearn.units.UnitProblem: the spectral axis is in km / s (speed/velocity), not ...
     """
     if text is None:
         return None
@@ -93,5 +99,13 @@ def wavelength_unit(text: Any) -> u.UnitBase | None:
 
 
 def to_angstrom(values: Any, unit: u.UnitBase) -> np.ndarray:
-    """``values`` in ``unit`` (a unit of length) as float64 Angstrom."""
+    """``values`` in ``unit`` (a unit of length) as float64 Angstrom.
+
+    Examples
+    --------
+    >>> to_angstrom([500.0, 656.28], wavelength_unit("nm"))
+    array([5000. , 6562.8])
+    >>> to_angstrom([1.5, 1.7], wavelength_unit("um"))
+    array([15000., 17000.])
+    """
     return np.asarray(values, dtype=np.float64) * float(unit.to(u.AA))

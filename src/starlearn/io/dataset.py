@@ -97,9 +97,20 @@ class DatasetWriter:
 
     Examples
     --------
-    >>> with DatasetWriter(path, wave=grid.wave) as w:   # doctest: +SKIP
-    ...     for block in blocks:
-    ...         w.append(block)
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from starlearn import Grid, SpectrumSet
+    >>> grid = Grid.log_uniform(5000.0, 5100.0, n_pix=50)
+    >>> blocks = [SpectrumSet(wave=grid.wave, flux=np.full((3, 50), k)) for k in (1.0, 2.0)]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "set.h5"
+    ...     with DatasetWriter(path, n_pix=grid.n_pix, wave=grid.wave) as w:
+    ...         for block in blocks:
+    ...             w.append(block)
+    ...     with open_dataset(path) as store:
+    ...         print(len(store), store.n_pix, store.read([0, 5]).flux[:, 0].tolist())
+    6 50 [1.0, 2.0]
     """
 
     def __init__(self, path: str | PathLike, *, n_pix: int, wave: np.ndarray | None = None,

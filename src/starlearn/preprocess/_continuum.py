@@ -42,6 +42,14 @@ def fill_masked(flux: np.ndarray, good: np.ndarray) -> np.ndarray:
 
     Beyond the first/last good pixel the nearest good value is repeated. A spectrum with no
     good pixel is returned as NaN. Shapes (n_spectra, n_pixels); returns float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fill_masked(np.array([[1.0, 0.0, 3.0, 0.0], [5.0, 6.0, 7.0, 8.0]]),
+    ...             np.array([[True, False, True, False], [False] * 4]))
+    array([[ 1.,  2.,  3.,  3.],
+           [nan, nan, nan, nan]])
     """
     out = np.array(flux, dtype=np.float64)
     x = np.arange(out.shape[1])
@@ -70,6 +78,14 @@ def segments(bad: np.ndarray, wave: np.ndarray, min_gap: int) -> list[tuple[int,
         Wavelength (Angstrom), increasing.
     min_gap : int
         Shortest run of bad pixels that splits the spectrum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bad = np.zeros(20, dtype=bool)
+    >>> bad[:2] = bad[8:12] = bad[15] = True  # a leading run, a gap, one bad pixel
+    >>> segments(bad, np.arange(20.0), min_gap=3)
+    [(2, 8), (12, 20)]
     """
     n = bad.size
     good_idx = np.flatnonzero(~bad)

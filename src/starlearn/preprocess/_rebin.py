@@ -15,6 +15,11 @@ def pixel_edges(wave: np.ndarray) -> np.ndarray:
     a pixel beyond the first and last centres. For a log-uniform grid the midpoints are
     arithmetic, which differs from the geometric ones by less than 1e-9 relative for the
     survey grids.
+
+    Examples
+    --------
+    >>> pixel_edges([1.0, 2.0, 4.0])
+    array([0.5, 1.5, 3. , 5. ])
     """
     wave = np.asarray(wave, dtype=np.float64)
     if wave.ndim != 1 or wave.size < 2:
@@ -71,6 +76,15 @@ def rebin_matrix(in_edges: np.ndarray, out_edges: np.ndarray) -> sparse.csr_matr
     ``sum_j f_out[j] * width_out[j] == sum_i f_in[i] * width_in[i]`` over the common range:
     the flux integral is conserved exactly. Row sums are the covered fraction of each output
     pixel (1 inside the input range, < 1 at or beyond its ends).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = rebin_matrix(pixel_edges(np.arange(1.0, 7.0)), np.array([0.5, 2.5, 4.5, 7.5]))
+    >>> w.toarray()  # pairs of input pixels; the last output pixel is 2/3 covered
+    array([[0.5       , 0.5       , 0.        , 0.        , 0.        , 0.        ],
+           [0.        , 0.        , 0.5       , 0.5       , 0.        , 0.        ],
+           [0.        , 0.        , 0.        , 0.        , 0.33333333, 0.33333333]])
     """
     a = np.asarray(in_edges, dtype=np.float64)
     b = np.asarray(out_edges, dtype=np.float64)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from starlearn.grid import Grid, air_to_vacuum
+from starlearn.grid import Grid, air_to_vacuum, get_grid
 from starlearn.noise import add_noise_to_snr, measure_snr
 from starlearn.preprocess.base import Transform, _check_number
 from starlearn.preprocess.resolution import DegradeResolution
@@ -24,7 +24,16 @@ __all__ = ["DomainAdapter", "median_snr"]
 def median_snr(spectra: SpectrumSet, step: int = 1) -> np.ndarray:
     """Median S/N per pixel of each spectrum (``|flux| * sqrt(ivar)`` over good pixels; 0 for
     a spectrum without good pixels): :func:`starlearn.noise.measure_snr`; ``step > 1`` takes
-    every step-th pixel only (faster, for large sets)."""
+    every step-th pixel only (faster, for large sets).
+
+    Examples
+    --------
+    >>> from starlearn import SpectrumSet
+    >>> s = SpectrumSet(wave=[1.0, 2.0, 3.0], flux=[[2.0, 2.0, 4.0], [1.0, 1.0, 1.0]],
+    ...                 ivar=[[100.0, 100.0, 100.0], [4.0, 0.0, 4.0]])
+    >>> median_snr(s)
+    array([20.,  2.])
+    """
     return measure_snr(spectra, step=step)
 
 
@@ -48,8 +57,8 @@ class DomainAdapter(Transform):
     r_source, r_target : float
         Resolving powers R = lambda / FWHM of the source and target instruments,
         ``r_target < r_source``.
-    target_grid : str, Grid or None
-        The target's wavelength grid (preset name or Grid); None keeps the sampling.
+    target_grid : str, Grid, dict or None
+        The target's wavelength grid (preset name, Grid or Grid dict); None keeps the sampling.
     target_snr : None, float, (lo, hi) or a sequence of more than two floats
         Median S/N per pixel wanted: one value, a log-uniform range, or an empirical
         sample (e.g. ``median_snr(target_spectra)``) drawn with replacement. None skips
@@ -72,7 +81,7 @@ class DomainAdapter(Transform):
     """
 
     def __init__(self, *, r_source: float, r_target: float,
-                 target_grid: str | Grid | None = None,
+                 target_grid: str | Grid | dict | None = None,
                  target_snr: float | Sequence[float] | None = None,
                  source_air: bool = False, seed: int = 0) -> None:
         self.r_source = r_source
@@ -96,6 +105,23 @@ class DomainAdapter(Transform):
         ------
         ValueError
             When a resolving power is not given and the set's grid is not a preset.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from starlearn import SpectrumSet
+        >>> from starlearn.grid import get_grid
+        >>> ondrejov, lamost = get_grid("ondrejov-halpha"), get_grid("lamost")
+        >>> source = SpectrumSet(wave=ondrejov.wave, flux=np.ones((2, ondrejov.n_pix)),
+        ...                      ivar=np.full((2, ondrejov.n_pix), 300.0**2))
+        >>> target = SpectrumSet(wave=lamost.wave, flux=np.ones((3, lamost.n_pix)),
+        ...                      ivar=np.full((3, lamost.n_pix), 40.0**2))
+        >>> adapter = DomainAdapter.for_target(source, target)
+        >>> adapter.r_source, adapter.r_target, adapter.target_grid.name
+        (13000.0, 1800.0, 'lamost')
+        >>> out = adapter.transform(source)
+        >>> out.n_pix, out.meta["snr"].round(1).tolist()
+        (3909, [40.0, 40.0])
         """
         from starlearn.grid import find_preset
 
@@ -128,11 +154,27 @@ class DomainAdapter(Transform):
             raise ValueError(f"{who}: 'r_target' must be lower than 'r_source' (resolution "
                              f"can only be degraded), got r_source={self.r_source}, "
                              f"r_target={self.r_target}")
+        if self.target_grid is not None:
+            if not isinstance(self.target_grid, (str, Grid, dict)):
+                raise TypeError(f"{who}: 'target_grid' must be a preset name, a Grid, a Grid "
+                                f"dict or None, got {type(self.target_grid).__name__}")
+            try:
+                get_grid(self.target_grid)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{who}: 'target_grid': {exc}") from None
         if self.target_snr is not None:
-            values = np.atleast_1d(np.asarray(self.target_snr, dtype=float))
-            if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
-                raise ValueError(f"{who}: 'target_snr' must be positive numbers, "
+            try:
+                values = np.atleast_1d(np.asarray(self.target_snr, dtype=float))
+            except (TypeError, ValueError):
+                values = np.array([np.nan])
+            if (values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values))
+                    or np.any(values <= 0)):
+                raise ValueError(f"{who}: 'target_snr' must be a positive number, a (lo, hi) "
+                                 f"range or a 1-D sample of positive numbers, "
                                  f"got {self.target_snr!r}")
+        if not isinstance(self.source_air, (bool, np.bool_)):
+            raise TypeError(f"{who}: 'source_air' must be True or False, "
+                            f"got {self.source_air!r}")
         _check_number(self.seed, "seed", who, low=0, integer=True)
 
     def _draw_snr(self, n: int) -> np.ndarray:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from starlearn.grid import C_KMS
 from starlearn.preprocess.base import Transform, _check_number
 from starlearn.spectra import SpectrumSet
 
-__all__ = ["DopplerShift", "doppler_factor"]
+__all__ = ["DopplerShift", "column_kms", "doppler_factor"]
 
 
 def doppler_factor(rv: float | np.ndarray) -> np.ndarray:
@@ -28,8 +30,37 @@ def doppler_factor(rv: float | np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray of float64, same shape as ``rv``.
+
+    Examples
+    --------
+    >>> doppler_factor([0.0, 299.792458, -2997.92458])  # rv / c = 0, 1e-3, -1e-2
+    array([1.   , 1.001, 0.99 ])
     """
     return 1.0 + np.asarray(rv, dtype=np.float64) / C_KMS
+
+
+def column_kms(col: Any) -> np.ndarray:
+    """A radial-velocity meta column as float64 km/s, NaN where it is masked.
+
+    A column with an astropy unit (m/s, km/s, ...) is converted to km/s; one without a unit
+    is taken to be in km/s already.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from astropy.table import MaskedColumn
+    >>> column_kms(MaskedColumn([1500.0, 0.0], unit=u.m / u.s, mask=[False, True]))
+    array([1.5, nan])
+    """
+    if getattr(col, "unit", None) is not None:
+        import astropy.units as u
+
+        rv = np.asarray(col.quantity.to_value(u.km / u.s), dtype=np.float64)
+    else:
+        rv = np.asarray(col, dtype=np.float64)
+    if np.ma.is_masked(col):
+        rv = np.where(np.ma.getmaskarray(col), np.nan, rv)
+    return rv
 
 
 class DopplerShift(Transform):
@@ -94,7 +125,16 @@ class DopplerShift(Transform):
                             f"{self.to_rest!r}")
 
     def velocities(self, spectra: SpectrumSet) -> np.ndarray:
-        """The radial velocity (km/s) used for each spectrum, shape (n_spectra,)."""
+        """The radial velocity (km/s) used for each spectrum, shape (n_spectra,).
+
+        Examples
+        --------
+        >>> from starlearn import SpectrumSet
+        >>> s = SpectrumSet(wave=[5000.0, 5001.0], flux=[[1.0, 1.0], [1.0, 1.0]],
+        ...                 meta={"vhelio": [12.5, -3.0]})
+        >>> DopplerShift(rv_column="vhelio").velocities(s), DopplerShift(rv=7.0).velocities(s)
+        (array([12.5, -3. ]), array([7., 7.]))
+        """
         n = len(spectra)
         if self.rv is not None:
             return np.full(n, float(self.rv))
@@ -103,15 +143,7 @@ class DopplerShift(Transform):
             raise ValueError(f"DopplerShift: meta column '{self.rv_column}' (radial velocity, "
                              f"km/s) not found; meta columns are {meta.colnames}. Pass "
                              "rv=<km/s> or rv_column=<column name>")
-        col = meta[self.rv_column]
-        if getattr(col, "unit", None) is not None:
-            import astropy.units as u
-
-            rv = np.asarray(col.quantity.to_value(u.km / u.s), dtype=np.float64)
-        else:
-            rv = np.asarray(col, dtype=np.float64)
-        if np.ma.is_masked(col):
-            rv = np.where(np.ma.getmaskarray(col), np.nan, rv)
+        rv = column_kms(meta[self.rv_column])
         bad = ~np.isfinite(rv) | (np.abs(rv) >= C_KMS)
         if np.any(bad):
             ids = list(spectra.ids[bad][:5])

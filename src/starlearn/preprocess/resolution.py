@@ -26,6 +26,17 @@ def gaussian_lsf_matrix(wave: np.ndarray, fwhm_rel: float) -> sparse.csr_matrix:
     ``|lambda_j - lambda_i| <= 4 sigma_i``, with ``sigma_i = lambda_i * fwhm_rel / 2.3548``,
     normalised to sum 1. ``wave`` in Angstrom, increasing; ``dlambda_j`` the pixel widths
     from :func:`~starlearn.preprocess._rebin.pixel_edges`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> wave = np.linspace(5000.0, 5010.0, 201)  # 0.05 A pixels
+    >>> k = gaussian_lsf_matrix(wave, 1 / 4000)  # FWHM 1.25 A, 25 pixels, at 5,000 A
+    >>> k.shape, bool(np.allclose(k.sum(axis=1), 1.0))
+    ((201, 201), True)
+    >>> row = k[100].toarray()[0]  # the kernel of the middle pixel
+    >>> int((row >= row.max() / 2).sum())  # the pixels within its FWHM
+    25
     """
     wave = np.asarray(wave, dtype=np.float64)
     n = wave.size
@@ -121,7 +132,13 @@ class DegradeResolution(Transform):
 
     @property
     def fwhm_relative(self) -> float:
-        """Kernel FWHM / lambda = sqrt(1/r_out**2 - 1/r_in**2) (dimensionless)."""
+        """Kernel FWHM / lambda = sqrt(1/r_out**2 - 1/r_in**2) (dimensionless).
+
+        Examples
+        --------
+        >>> round(1 / DegradeResolution(r_in=22_500, r_out=1_800).fwhm_relative, 1)
+        1805.8
+        """
         return float(np.sqrt(1.0 / self.r_out**2 - 1.0 / self.r_in**2))
 
     def _transform(self, spectra: SpectrumSet) -> SpectrumSet:

@@ -29,6 +29,16 @@ def running_percentile_continuum(flux: np.ndarray, good: np.ndarray, *, window: 
     Returns
     -------
     float64 (n_spectra, n_pixels), NaN for spectra without any good pixel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cont = 2.0 + np.linspace(0.0, 1.0, 400)  # a sloped continuum and a deep line
+    >>> flux = cont * (1 - 0.6 * np.exp(-0.5 * ((np.arange(400) - 200) / 3.0) ** 2))
+    >>> est = running_percentile_continuum(flux[None], np.ones((1, 400), dtype=bool),
+    ...                                    window=51, percentile=90.0, smooth=51)
+    >>> bool(np.all(np.abs(est / cont - 1) < 0.01))
+    True
     """
     filled = fill_masked(flux, good)
     empty = ~np.isfinite(filled).all(axis=1)

@@ -6,7 +6,7 @@ import numpy as np
 
 from starlearn.grid import Grid, air_to_vacuum, get_grid
 from starlearn.preprocess.base import Transform, _check_number
-from starlearn.preprocess.doppler import DopplerShift, doppler_factor
+from starlearn.preprocess.doppler import DopplerShift, column_kms, doppler_factor
 from starlearn.preprocess.resample import Resample
 from starlearn.spectra import SpectrumSet
 
@@ -33,11 +33,13 @@ class LineWindow(Transform):
         ``line`` is an air wavelength (converted to vacuum; spectra are always vacuum).
     half_width : int
         Pixels on each side of the line (the window has ``2 * half_width`` pixels).
-    sampling : str, Grid or float
-        Pixel step: a grid preset name or Grid (its step), or a velocity step in km/s.
+    sampling : str, Grid, dict or float
+        Pixel step: a grid preset name, Grid or ``Grid.to_dict()`` dictionary (its step), or
+        a velocity step in km/s.
     rv_column : str or None
-        Meta column with each spectrum's radial velocity (km/s); None = the spectra are
-        already at rest.
+        Meta column with each spectrum's radial velocity (km/s, or converted to km/s from
+        the column's astropy unit; masked entries count as missing); None = the spectra
+        are already at rest.
     min_coverage : float
         Fraction of the window's pixels that must hold good data, in (0, 1].
     on_missing : {"raise", "mask"}
@@ -57,7 +59,7 @@ class LineWindow(Transform):
     """
 
     def __init__(self, *, line: float = HALPHA_AIR, air: bool = True, half_width: int = 70,
-                 sampling: str | Grid | float = "lamost", rv_column: str | None = "rv",
+                 sampling: str | Grid | dict | float = "lamost", rv_column: str | None = "rv",
                  min_coverage: float = 0.9, on_missing: str = "raise") -> None:
         self.line = line
         self.air = air
@@ -70,15 +72,27 @@ class LineWindow(Transform):
     def _validate_params(self) -> None:
         who = "LineWindow"
         _check_number(self.line, "line", who, low=0.0, low_open=True)
-        if not isinstance(self.half_width, (int, np.integer)) or self.half_width < 1:
+        if not isinstance(self.air, (bool, np.bool_)):
+            raise TypeError(f"{who}: 'air' must be True or False, got {self.air!r}")
+        if (not isinstance(self.half_width, (int, np.integer)) or isinstance(self.half_width, bool)
+                or self.half_width < 1):
             raise ValueError(f"{who}: 'half_width' must be a positive integer, "
                              f"got {self.half_width!r}")
+        if self.rv_column is not None and not isinstance(self.rv_column, str):
+            raise TypeError(f"{who}: 'rv_column' must be a meta column name (str) or None, "
+                            f"got {self.rv_column!r}")
         _check_number(self.min_coverage, "min_coverage", who, low=0.0, high=1.0,
                       low_open=True)
         if self.on_missing not in ("raise", "mask"):
             raise ValueError(f"{who}: 'on_missing' must be 'raise' or 'mask', "
                              f"got {self.on_missing!r}")
-        if not isinstance(self.sampling, (str, Grid)):
+        if isinstance(self.sampling, (str, Grid, dict)):
+            try:
+                get_grid(self.sampling)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{who}: 'sampling' must be a grid preset name, a Grid, a "
+                                 f"Grid dict or a velocity step in km/s: {exc}") from None
+        else:
             _check_number(self.sampling, "sampling", who, low=0.0, low_open=True)
 
     @property
@@ -88,8 +102,17 @@ class LineWindow(Transform):
 
     @property
     def grid(self) -> Grid:
-        """The window grid (vacuum Å, rest frame)."""
-        if isinstance(self.sampling, (str, Grid)):
+        """The window grid (vacuum Å, rest frame).
+
+        Examples
+        --------
+        >>> g = LineWindow().grid  # 140 LAMOST pixels around H-alpha
+        >>> g.n_pix, round(g.start, 1), round(g.stop, 1), round(g.velocity_step, 2)
+        (140, 6460.4, 6670.5, 69.03)
+        >>> LineWindow(line=8542.09, half_width=50, sampling=10.0).grid.n_pix
+        100
+        """
+        if isinstance(self.sampling, (str, Grid, dict)):
             dlog10 = get_grid(self.sampling).dlog10
         else:
             dlog10 = float(np.log10(1.0 + float(self.sampling) / 299_792.458))
@@ -103,7 +126,7 @@ class LineWindow(Transform):
         whole spectrum and the result is the same): the shift and the resampling then
         touch ~150 pixels per spectrum instead of thousands. Spectra with their own
         wavelengths are left whole."""
-        if not spectra.shared_wave:
+        if not spectra.shared_wave or len(spectra) == 0:
             return spectra
         edges = self.grid.edges
         factor = doppler_factor(np.asarray(rv, dtype=float))
@@ -122,7 +145,7 @@ class LineWindow(Transform):
                 raise ValueError(f"LineWindow: the spectra have no meta column "
                                  f"'{self.rv_column}' with radial velocities (km/s); give "
                                  "rv_column=None for spectra already at rest")
-            rv = np.asarray(spectra.meta[self.rv_column], dtype=float)
+            rv = column_kms(spectra.meta[self.rv_column])  # km/s, NaN where masked
             known = np.isfinite(rv)
             if not known.all() and self.on_missing == "raise":
                 i = int(np.flatnonzero(~known)[0])
