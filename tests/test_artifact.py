@@ -203,6 +203,7 @@ def test_a_config_with_an_unknown_parameter_is_refused(model):
 @pytest.mark.parametrize("class_path", [
     "os.system", "builtins.dict", "builtins.eval", "starlearn.spectra.SpectrumSet",
     "starlearn.artifact.load", "starlearn.cli.main", "starlearn.estimators._common.SavedEstimator",
+    "starlearn.estimators.base.NetworkEstimator", "starlearn.estimators._labels.LabelEstimator",
     "starlearn.no_such_module.Regressor", "starlearn.estimators", "starlearn.demo.Regressor",
     "starlearn.estimators.Regressor.load", 42, None, ["starlearn.estimators.Regressor"]])
 def test_only_starlearn_estimators_are_loaded(model, monkeypatch, class_path):
@@ -301,3 +302,55 @@ def test_a_damaged_onnx_export_does_not_stop_the_model(model, saved, damage):
     assert loaded.engine_.name == "torch"
     expected = sl.load(saved[0]).predict(saved[1])
     assert_allclose(np.asarray(table["depth"]), np.asarray(expected["depth"]), rtol=1e-6)
+
+
+# --- sharing model folders: file modes follow the umask, not safetensors' 0o600 -------------
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test (``umask(0o022)``), restoring it afterwards."""
+    import os
+
+    old = os.umask(0o022)
+    os.umask(old)
+    yield lambda mask: os.umask(mask)
+    os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    import stat
+
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_model_folder_files_get_the_mode_of_the_umask(tmp_path, umask, mask, mode):
+    import torch
+
+    from starlearn.artifact import write_artifact, write_onnx
+
+    umask(mask)
+    folder = write_artifact(tmp_path / "model", config={"class": "x"},
+                            tensors={"w": torch.ones(3)}, extra={"metrics.json": {"r": 1}})
+    write_onnx(folder, b"\x08\x07" + bytes(50))
+    for name in ("weights.safetensors", "config.json", "metrics.json", "model.onnx",
+                 "model.onnx.json"):
+        assert _mode(folder / name) == mode, name
+
+
+def test_files_written_through_the_atomic_helper_get_the_mode_of_the_umask(tmp_path, umask):
+    import torch
+    from safetensors.torch import save_file
+
+    from starlearn._atomic import atomic_write, file_mode
+
+    umask(0o022)
+    assert file_mode() == 0o644
+    target = tmp_path / "checkpoint.safetensors"
+    atomic_write(target, lambda tmp: save_file({"w": torch.ones(2)}, str(tmp)))
+    assert _mode(target) == 0o644
+    atomic_write(tmp_path / "plan.json", lambda tmp: tmp.write_text("{}"))
+    assert _mode(tmp_path / "plan.json") == 0o644
+    sl.SpectrumSet(wave=[1.0, 2.0], flux=[[1.0, 2.0]]).write(tmp_path / "set.h5")
+    assert _mode(tmp_path / "set.h5") == 0o644

@@ -2,6 +2,11 @@
 rename, so that a reader or a kill never sees half a file (the archive runner's parts and
 catalogues, training checkpoints, data sets, model files).
 
+Files are given the mode a new file gets under the process umask (``0o666 & ~umask``:
+``0o644`` under the usual umask ``0o022``, group-writable under ``0o002``), whatever mode
+the library that wrote the temporary file chose (safetensors writes ``0o600``): model
+folders and data sets are shared within a group. See :func:`share_mode`.
+
 Temporary files are named ``.<name>.<host>.<pid>.tmp``. A write that fails removes its
 temporary file; one left by a process that was killed is found and removed by the next
 write of the same file on the same host (its process no longer runs), or by
@@ -12,11 +17,14 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["as_os_error", "atomic_write", "check_writable", "process_alive",
-           "remove_stale_temporaries", "temporary_name"]
+_UMASK_LOCK = threading.Lock()
+
+__all__ = ["as_os_error", "atomic_write", "check_writable", "file_mode", "process_alive",
+           "remove_stale_temporaries", "share_mode", "temporary_name"]
 
 
 def _host() -> str:
@@ -29,6 +37,36 @@ def temporary_name(path: Path) -> Path:
     live ones)."""
     path = Path(path)
     return path.with_name(f".{path.name}.{_host()}.{os.getpid()}.tmp")
+
+
+def _umask() -> int:
+    """The process umask: from ``/proc/self/status`` on Linux (reading it leaves it as it
+    is), else by setting and restoring it (under a lock: ``os.umask`` has no read-only
+    form)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The permission bits of a new file under the process umask, ``0o666 & ~umask``
+    (``0o644`` under umask ``0o022``)."""
+    return 0o666 & ~_umask()
+
+
+def share_mode(path: Path) -> None:
+    """Give the file ``path`` the mode of :func:`file_mode`: libraries that write files
+    through a private temporary file (safetensors, ``tempfile.mkstemp``) leave ``0o600``,
+    which keeps a model folder from the rest of the group."""
+    os.chmod(path, file_mode())
 
 
 def process_alive(pid: int) -> bool:
@@ -70,13 +108,15 @@ def remove_stale_temporaries(folder: Path, name: str | None = None) -> list[Path
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` a temporary file, then move it to ``path``; on any failure (a full
-    disk, an error in ``write``) the temporary file is removed and ``path`` is untouched."""
+    """``write(tmp)`` a temporary file, give it the mode of :func:`file_mode`, then move it
+    to ``path``; on any failure (a full disk, an error in ``write``) the temporary file is
+    removed and ``path`` is untouched."""
     path = Path(path)
     remove_stale_temporaries(path.parent, path.name)
     tmp = temporary_name(path)
     try:
         write(tmp)
+        share_mode(tmp)
         os.replace(tmp, path)
     except BaseException as err:
         tmp.unlink(missing_ok=True)

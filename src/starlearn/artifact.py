@@ -1,5 +1,9 @@
 """Model artifacts: a folder with ``config.json`` and ``weights.safetensors`` (never pickle).
 
+Every file of the folder gets the mode of a new file under the process umask (``0o644``
+under umask ``0o022``; safetensors alone would leave the weights ``0o600``), so that a
+model folder can be shared within a group.
+
 ``config.json`` holds the schema version, the estimator's class path and parameters, the
 network config, the wavelength grid, the labels or classes with their scaling, the
 training summary and library versions; ``weights.safetensors`` holds tensors only.
@@ -18,7 +22,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from starlearn._atomic import as_os_error
+from starlearn._atomic import as_os_error, share_mode
 from starlearn._provenance import library_versions
 
 __all__ = ["DAMAGED_HINT", "SCHEMA_VERSION", "onnx_file", "read_artifact", "read_config",
@@ -65,9 +69,12 @@ def write_artifact(path: str | PathLike, *, config: dict[str, Any],
         if system is None:
             raise
         raise system from err
+    share_mode(path / "weights.safetensors")
+    share_mode(path / "config.json")
     for name, value in (extra or {}).items():
         text = value if isinstance(value, str) else json.dumps(_plain(value), indent=1)
         (path / name).write_text(text)
+        share_mode(path / name)
     return path
 
 
@@ -189,10 +196,12 @@ def write_onnx(path: str | PathLike, data: bytes, name: str = "model.onnx",
         raise FileNotFoundError(f"{path}: no weights.safetensors to export")
     tmp = path / f"{name}.tmp"
     tmp.write_bytes(data)
+    share_mode(tmp)
     tmp.replace(path / name)
     record = {"weights_sha256": sha256_file(weights), "onnx_sha256": sha256_file(path / name),
               "versions": library_versions(), **_plain(extra or {})}
     (path / f"{name}.json").write_text(json.dumps(record, indent=1))
+    share_mode(path / f"{name}.json")
     return path / name
 
 

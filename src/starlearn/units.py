@@ -1,4 +1,5 @@
-"""Units of the spectral axis: parsing what files write, converting to Angstrom.
+"""Units: of the spectral axis (parsing what files write, converting to Angstrom), of
+flux, and of stellar labels.
 
 Survey files spell wavelength units many ways (``Angstrom``, ``angstroms``, ``Ang``, ``A``,
 ``nm``, ``um``, ``micron``, ``m``, ``0.1 nm``) and some give none. starlearn never assumes
@@ -9,6 +10,11 @@ instead (and record it).
 
 Note that in the FITS unit standard ``A`` is the ampere; in the header of a spectrum it is
 always meant as Angstrom, and is read so here.
+
+Flux has no fixed unit in starlearn: :func:`flux_unit` parses what a caller or a file gives
+(none = dimensionless, i.e. relative or continuum-normalised flux). Labels have one unit
+per kind, in :data:`LABEL_UNITS` and :func:`label_unit` (``teff`` in K, ``logg`` and
+abundances in dex, velocities in km/s).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from typing import Any
 import astropy.units as u
 import numpy as np
 
-__all__ = ["ANGSTROM", "UnitProblem", "to_angstrom", "wavelength_unit"]
+__all__ = ["ANGSTROM", "LABEL_UNITS", "UnitProblem", "angstrom_factor", "flux_unit",
+           "label_unit", "quantity_to_angstrom", "to_angstrom", "unit_text",
+           "wavelength_unit"]
 
 ANGSTROM = u.AA
 """The unit of every wavelength inside starlearn (vacuum Angstrom)."""
@@ -109,3 +117,125 @@ def to_angstrom(values: Any, unit: u.UnitBase) -> np.ndarray:
     array([15000., 17000.])
     """
     return np.asarray(values, dtype=np.float64) * float(unit.to(u.AA))
+
+
+def quantity_to_angstrom(values: Any, what: str = "wave") -> np.ndarray:
+    """An astropy Quantity of length (any unit) as float64 Angstrom.
+
+    Parameters
+    ----------
+    values : astropy.units.Quantity
+        Wavelengths in a unit of length (``nm``, ``um``, ``Angstrom``, ``m`` ...).
+    what : str
+        The name of the argument, for the error message.
+
+    Raises
+    ------
+    UnitProblem
+        The unit is not one of length (a velocity, frequency, energy or pixel axis); the
+        message names ``what`` and the unit.
+
+    Examples
+    --------
+    >>> quantity_to_angstrom([500.0, 1600.0] * u.nm).tolist()
+    [5000.0, 16000.0]
+    >>> quantity_to_angstrom([1.0, 2.0] * u.km / u.s)
+    Traceback (most recent call last):
+    ...
+    starlearn.units.UnitProblem: 'wave' is in km / s (speed/velocity), not a wavelength: ...
+    """
+    unit = values.unit
+    if unit.physical_type != "length":
+        raise UnitProblem(f"'{what}' is in {unit} ({unit.physical_type}), not a wavelength: "
+                          "give a Quantity of length (Angstrom, nm, um ...); velocity, "
+                          "frequency and energy axes are not converted")
+    return np.asarray(values.value, dtype=np.float64) * angstrom_factor(unit)
+
+
+def angstrom_factor(unit: u.UnitBase) -> float:
+    """Angstrom per ``unit`` (a unit of length), rounded to 15 significant digits, so that
+    decimal units convert exactly: astropy's factor for nm is 9.999999999999998, this one
+    is 10.0 (500 nm is 5000.0 Angstrom, not 4999.999999999999).
+
+    Examples
+    --------
+    >>> angstrom_factor(u.nm), angstrom_factor(u.um), angstrom_factor(u.AA)
+    (10.0, 10000.0, 1.0)
+    """
+    return float(f"{float(unit.to(u.AA)):.15g}")
+
+
+def flux_unit(value: Any) -> u.UnitBase:
+    """The flux unit ``value`` stands for: an astropy unit, its string, or None / ``""``
+    for dimensionless (relative or continuum-normalised) flux.
+
+    Raises
+    ------
+    ValueError
+        ``value`` is not a unit astropy parses (the message names it).
+
+    Examples
+    --------
+    >>> flux_unit(None), flux_unit("erg / (s cm2 Angstrom)")
+    (Unit(dimensionless), Unit("erg / (Angstrom s cm2)"))
+    """
+    if value is None:
+        return u.dimensionless_unscaled
+    if isinstance(value, u.UnitBase):
+        return value
+    text = str(value).strip()
+    if not text:
+        return u.dimensionless_unscaled
+    try:
+        return u.Unit(text, parse_strict="raise")
+    except ValueError:
+        raise ValueError(f"flux_unit: '{text}' is not a unit astropy understands") from None
+
+
+def unit_text(unit: u.UnitBase | None) -> str:
+    """``unit`` as the string files store (``""`` for None and for dimensionless), which
+    :func:`flux_unit` and ``astropy.units.Unit`` read back.
+
+    Examples
+    --------
+    >>> unit_text(u.km / u.s), unit_text(u.dimensionless_unscaled), unit_text(None)
+    ('km / s', '', '')
+    """
+    if unit is None or unit == u.dimensionless_unscaled:
+        return ""
+    return unit.to_string()
+
+
+LABEL_UNITS: dict[str, u.UnitBase] = {
+    "teff": u.K,
+    "logg": u.dex,  # log10 of the surface gravity in cm s**-2
+    "m_h": u.dex, "fe_h": u.dex, "alpha_fe": u.dex, "alpha_m": u.dex,
+    "vmicro": u.km / u.s, "vmacro": u.km / u.s, "vsini": u.km / u.s,
+    "vbroad": u.km / u.s, "rv": u.km / u.s, "vrad": u.km / u.s,
+}
+"""Units of the label names starlearn knows by name; abundances ``<x>_h`` and ``<x>_fe``
+(``mg_fe``, ``c_h`` ...) are in dex too, see :func:`label_unit`."""
+
+_ABUNDANCE = re.compile(r"^[a-z]{1,2}_(h|fe|m)$")
+
+
+def label_unit(name: str) -> u.UnitBase | None:
+    """The unit of the label ``name``, or None for a label starlearn does not know.
+
+    ``teff`` is in K; ``logg`` in dex (cgs); ``m_h``, ``fe_h``, ``alpha_fe`` and every
+    abundance ``<x>_h``, ``<x>_fe`` or ``<x>_m`` in dex; ``vmicro``, ``vmacro``, ``vsini``,
+    ``vbroad``, ``rv`` and ``vrad`` in km/s. An uncertainty ``<label>_err`` has the unit of
+    its label. Names are matched in lower case.
+
+    Examples
+    --------
+    >>> label_unit("teff"), label_unit("mg_fe"), label_unit("vsini"), label_unit("depth")
+    (Unit("K"), Unit("dex"), Unit("km / s"), None)
+    """
+    key = str(name).strip().lower()
+    key = key.removesuffix("_err")
+    if key in LABEL_UNITS:
+        return LABEL_UNITS[key]
+    if _ABUNDANCE.match(key):
+        return u.dex
+    return None

@@ -2,15 +2,20 @@
 
 Layout (see ``docs/dataset-format.md``)::
 
-    /                 attrs: format = "starlearn-spectra", version = 1
-    /wave             float64, (n_pixels,) or (n_spectra, n_pixels), vacuum Angstrom
-    /flux             float32, (n_spectra, n_pixels)
-    /ivar             float32, (n_spectra, n_pixels), inverse variance, 0 = no information
+    /                 attrs: format = "starlearn-spectra", version = 2
+    /wave             float64, (n_pixels,) or (n_spectra, n_pixels), vacuum; attr unit
+    /flux             float32, (n_spectra, n_pixels); attr unit ("" = dimensionless)
+    /ivar             float32, (n_spectra, n_pixels), inverse variance, 0 = no information;
+                      attr unit (flux unit**-2)
     /mask             bool,    (n_spectra, n_pixels), True = bad pixel         [optional]
-    /labels           float32, (n_spectra, n_labels), NaN = missing; attr names [optional]
+    /labels           float32, (n_spectra, n_labels), NaN = missing; attrs names, units
+                                                                               [optional]
     /classes          int,     (n_spectra,), -1 = unknown; attr names          [optional]
     /ids              str,     (n_spectra,)
-    /meta/<column>    one dataset per metadata column, (n_spectra,)            [optional]
+    /meta/<column>    one dataset per metadata column, (n_spectra,); attr unit [optional]
+
+Version 2 added the ``unit`` attributes and the label ``units``; files of version 1 are
+read as before (wavelength in Angstrom, dimensionless flux).
 
 Spectrum arrays are chunked in whole spectra, so a reader pulls a batch of rows without
 touching the rest of the file.
@@ -34,20 +39,33 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import astropy.units as u
 import h5py
 import numpy as np
 from astropy.table import Table
 
-from starlearn._atomic import remove_stale_temporaries, temporary_name
+from starlearn._atomic import remove_stale_temporaries, share_mode, temporary_name
 from starlearn.io.fitsutil import FileMissingError, ReadError
 from starlearn.io.registry import HDF5_SIGNATURE, register_reader, register_writer
 from starlearn.spectra import SpectrumSet
+from starlearn.units import (
+    ANGSTROM,
+    UnitProblem,
+    angstrom_factor,
+    label_unit,
+    unit_text,
+    wavelength_unit,
+)
+from starlearn.units import flux_unit as parse_flux_unit
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DatasetStore", "DatasetWriter",
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "READ_VERSIONS", "DatasetStore", "DatasetWriter",
            "dataset_identify", "open_dataset", "read_dataset", "write_dataset"]
 
 FORMAT_NAME = "starlearn-spectra"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The version this starlearn writes (2: units stored; see docs/dataset-format.md)."""
+READ_VERSIONS = (1, 2)
+"""The versions this starlearn reads."""
 _STR = h5py.string_dtype("utf-8")
 _PER_SPECTRUM = ("flux", "ivar", "mask")
 
@@ -81,7 +99,11 @@ class DatasetWriter:
     label_names, class_names : list of str
         Fixed for the whole file.
     meta_columns : dict of name -> dtype
-        Per-spectrum metadata columns to store under ``/meta``.
+        Per-spectrum metadata columns to store under ``/meta`` (their units are taken
+        from the first block appended).
+    flux_unit : astropy unit or str, optional
+        The flux unit of the file; blocks in another unit are converted to it. By
+        default the unit of the first block appended.
     provenance : dict, optional
         How the file was made (command, config, versions); stored as JSON in the root
         attribute ``provenance``.
@@ -89,6 +111,9 @@ class DatasetWriter:
         Replace an existing file; otherwise an existing file raises FileExistsError.
     expected_rows : int, optional
         Number of spectra if known (small files then get small chunks).
+
+    Label units are those of :func:`starlearn.units.label_unit` (none for a label it does
+    not know).
 
     The file is written under a hidden temporary name in the same folder and renamed to
     ``path`` by :meth:`close`, so that replacing a file never truncates it under a process
@@ -117,7 +142,7 @@ class DatasetWriter:
                  label_names: list[str] | None = None, class_names: list[str] | None = None,
                  meta_columns: dict[str, np.dtype] | None = None,
                  provenance: dict[str, Any] | None = None, overwrite: bool = False,
-                 expected_rows: int | None = None) -> None:
+                 expected_rows: int | None = None, flux_unit: Any = None) -> None:
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: file exists (pass overwrite=True to replace it)")
@@ -125,6 +150,7 @@ class DatasetWriter:
         self.label_names = list(label_names or [])
         self.class_names = list(class_names or [])
         self.shared_wave = wave is not None
+        self.flux_unit = None if flux_unit is None else parse_flux_unit(flux_unit)
         self.n = 0
         rows = _chunk_rows(self.n_pix)
         if expected_rows is not None:
@@ -156,14 +182,18 @@ class DatasetWriter:
             h5.create_dataset("wave", data=wave)
         else:
             h5.create_dataset("wave", shape, np.float64, maxshape=maxshape, chunks=chunks)
+        h5["wave"].attrs["unit"] = ANGSTROM.to_string()
         h5.create_dataset("flux", shape, np.float32, maxshape=maxshape, chunks=chunks)
         h5.create_dataset("ivar", shape, np.float32, maxshape=maxshape, chunks=chunks)
         h5.create_dataset("mask", shape, bool, maxshape=maxshape, chunks=chunks)
+        self._write_flux_unit(self.flux_unit or u.dimensionless_unscaled)
         if self.label_names:
             d = h5.create_dataset("labels", (0, len(self.label_names)), np.float32,
                                   maxshape=(None, len(self.label_names)),
                                   chunks=(min(4096, rows * 16), len(self.label_names)))
             d.attrs["names"] = np.asarray(self.label_names, dtype=object)
+            d.attrs["units"] = np.asarray([unit_text(label_unit(x)) for x in self.label_names],
+                                          dtype=object)
         if self.class_names:
             d = h5.create_dataset("classes", (0,), np.int64, maxshape=(None,),
                                   chunks=(min(4096, rows * 16),))
@@ -171,11 +201,15 @@ class DatasetWriter:
         h5.create_dataset("ids", (0,), _STR, maxshape=(None,), chunks=(min(4096, rows * 16),))
         self._meta_dtypes = dict(meta_columns or {})
         if self._meta_dtypes:
-            group = h5.create_group("meta")
+            group = h5.create_group("meta", track_order=True)  # keys in column order
             for name, dtype in self._meta_dtypes.items():
                 dt = _STR if np.dtype(dtype).kind in "USO" else np.dtype(dtype)
                 group.create_dataset(name, (0,), dt, maxshape=(None,),
                                      chunks=(min(4096, rows * 16),))
+
+    def _write_flux_unit(self, unit: u.UnitBase) -> None:
+        self._h5["flux"].attrs["unit"] = unit_text(unit)
+        self._h5["ivar"].attrs["unit"] = unit_text(unit ** -2)
 
     def _ensure_room(self, n: int) -> None:
         """Refuse (ENOSPC, naming the file) to write ``n`` more spectra where the disk has
@@ -191,7 +225,8 @@ class DatasetWriter:
                           f"{n} spectra need about {need / 1e6:.2f} MB", str(self.path))
 
     def append(self, spectra: SpectrumSet) -> None:
-        """Append a block of spectra (same pixels, labels and classes as the file)."""
+        """Append a block of spectra (same pixels, labels and classes as the file; flux in
+        the file's unit or one that converts to it)."""
         self._ensure_room(len(spectra))
         if spectra.n_pix != self.n_pix:
             raise ValueError(f"{self.path}: block has {spectra.n_pix} pixels, file has "
@@ -202,6 +237,15 @@ class DatasetWriter:
         if self.class_names and spectra.class_names != self.class_names:
             raise ValueError(f"{self.path}: block classes {spectra.class_names} differ from "
                              f"the file's {self.class_names}")
+        if self.flux_unit is None:
+            self.flux_unit = spectra.flux_unit
+            self._write_flux_unit(self.flux_unit)
+        elif spectra.flux_unit != self.flux_unit:
+            try:
+                spectra = spectra.to_flux_unit(self.flux_unit)
+            except u.UnitConversionError:
+                raise ValueError(f"{self.path}: block flux unit '{spectra.flux_unit}' does "
+                                 f"not convert to the file's '{self.flux_unit}'") from None
         h5, n0, k = self._h5, self.n, len(spectra)
         n1 = n0 + k
         if self.shared_wave:
@@ -226,6 +270,9 @@ class DatasetWriter:
             d = h5["meta"][name]
             d.resize(n1, axis=0)
             if name in spectra.meta.colnames:
+                unit = getattr(spectra.meta[name], "unit", None)
+                if n0 == 0 and unit is not None and "unit" not in d.attrs:
+                    d.attrs["unit"] = unit_text(unit)
                 d[n0:n1] = _meta_array(spectra.meta[name])
             else:
                 d[n0:n1] = _missing(d.dtype, k)
@@ -236,6 +283,7 @@ class DatasetWriter:
         if self._h5:
             try:
                 self._h5.close()
+                share_mode(self._tmp)
                 os.replace(self._tmp, self.path)
             except BaseException:  # e.g. a full disk while flushing
                 self._tmp.unlink(missing_ok=True)
@@ -286,7 +334,8 @@ def write_dataset(spectra: SpectrumSet, path: str | PathLike, *, overwrite: bool
                        wave=spectra.wave if spectra.shared_wave else None,
                        label_names=spectra.label_names, class_names=spectra.class_names,
                        meta_columns=meta_cols, provenance=provenance,
-                       overwrite=overwrite, expected_rows=len(spectra)) as writer:
+                       overwrite=overwrite, expected_rows=len(spectra),
+                       flux_unit=spectra.flux_unit) as writer:
         writer.append(spectra)
 
 
@@ -313,6 +362,19 @@ class DatasetStore:
     label_names, class_names : list of str
     wave : ndarray or None
         The shared vacuum wavelength grid (Angstrom), or None for per-spectrum wavelengths.
+    version : int
+        The file's format version (1 or 2).
+    flux_unit : astropy unit
+        The flux unit (dimensionless for a version-1 file and for an empty ``unit``).
+    label_units : list of astropy unit or None
+        Per label: its unit (:func:`starlearn.units.label_unit`), or None when unknown.
+
+    Notes
+    -----
+    A version-2 file whose ``/wave`` is in another unit of length (a file written by
+    hand, in nm) is read in Angstrom; a label stored in another unit of the same kind
+    (``vsini`` in m/s) is converted to starlearn's (km/s). A label in a unit of another
+    kind (``teff`` in dex) is refused.
     """
 
     def __init__(self, path: str | PathLike | BinaryIO) -> None:
@@ -343,9 +405,11 @@ class DatasetStore:
             raise ReadError(str(p), f"root attribute 'format' is {fmt!r}, expected "
                                     f"'{FORMAT_NAME}' (not a starlearn data-set file)")
         version = int(h5.attrs.get("version", -1))
-        if version != FORMAT_VERSION:
+        if version not in READ_VERSIONS:
             raise ReadError(str(p), f"data-set format version {version} is not supported "
-                                    f"(this starlearn reads version {FORMAT_VERSION})")
+                                    f"(this starlearn reads versions "
+                                    f"{', '.join(map(str, READ_VERSIONS))})")
+        self.version = version
         for name in ("wave", "flux", "ivar"):
             if name not in h5:
                 raise ReadError(str(p), f"missing dataset '/{name}'")
@@ -368,8 +432,54 @@ class DatasetStore:
         self._n = n
         self.label_names = _names(h5["labels"]) if "labels" in h5 else []
         self.class_names = _names(h5["classes"]) if "classes" in h5 else []
-        self.wave = h5["wave"][...] if h5["wave"].ndim == 1 else None
+        self._units()
+        self.wave = self._wave(h5["wave"][...]) if h5["wave"].ndim == 1 else None
         self.meta_columns = list(h5["meta"].keys()) if "meta" in h5 else []
+        self._meta_units = {name: _attr_unit(h5["meta"][name], p, f"/meta/{name}")
+                            for name in self.meta_columns}
+
+    def _units(self) -> None:
+        """The units of a version-2 file (a version-1 file has none: Angstrom,
+        dimensionless flux, labels in starlearn's units)."""
+        h5, p = self._h5, str(self.path)
+        try:
+            unit = wavelength_unit(_text(h5["wave"].attrs.get("unit", "")))
+        except UnitProblem as err:
+            raise ReadError(p, f"'/wave': {err}") from None
+        self._wave_factor = 1.0 if unit is None else angstrom_factor(unit)
+        self.flux_unit = _attr_unit(h5["flux"], p, "/flux") or u.dimensionless_unscaled
+        stored = ([_text(x) for x in h5["labels"].attrs["units"]]
+                  if "labels" in h5 and "units" in h5["labels"].attrs else [])
+        if stored and len(stored) != len(self.label_names):
+            raise ReadError(p, f"'/labels' has {len(stored)} units for "
+                               f"{len(self.label_names)} names")
+        self.label_units = [label_unit(name) for name in self.label_names]
+        self._label_scale = np.ones(len(self.label_names), dtype=np.float64)
+        for j, text in enumerate(stored):
+            own = self.label_units[j]
+            if not str(text).strip():
+                continue
+            try:
+                given = u.Unit(str(text), parse_strict="raise")
+            except ValueError:
+                raise ReadError(p, f"label '{self.label_names[j]}' has unit {text!r}, not a "
+                                   "unit astropy understands") from None
+            if own is None:
+                self.label_units[j] = given
+                continue
+            try:
+                self._label_scale[j] = float(given.to(own))
+            except u.UnitConversionError:
+                raise ReadError(p, f"label '{self.label_names[j]}' is in {given}, which does "
+                                   f"not convert to {own}, its unit in starlearn") from None
+
+    def _wave(self, wave: np.ndarray) -> np.ndarray:
+        return wave if self._wave_factor == 1.0 else wave * self._wave_factor
+
+    def _labels(self, labels: np.ndarray) -> np.ndarray:
+        if np.all(self._label_scale == 1.0):
+            return labels
+        return (labels * self._label_scale).astype(np.float32)
 
     def __len__(self) -> int:
         return self._n
@@ -407,19 +517,21 @@ class DatasetStore:
                     col = np.asarray([x.decode() if isinstance(x, bytes) else str(x)
                                       for x in col])
                 meta[name] = col
+                meta[name].unit = self._meta_units[name]
         return SpectrumSet(
-            wave=self.wave if self.wave is not None else get("wave"),
+            wave=self.wave if self.wave is not None else self._wave(get("wave")),
             flux=get("flux"), ivar=get("ivar"),
             mask=get("mask") if "mask" in h5 else None,
-            labels=get("labels") if "labels" in h5 else None, label_names=self.label_names,
+            labels=self._labels(get("labels")) if "labels" in h5 else None,
+            label_names=self.label_names,
             classes=get("classes") if "classes" in h5 else None, class_names=self.class_names,
-            ids=ids, meta=meta)
+            ids=ids, meta=meta, flux_unit=self.flux_unit)
 
     def labels(self) -> np.ndarray:
         """All labels, (n_spectra, n_labels) float32, NaN = missing (no spectra read)."""
         if "labels" not in self._h5:
             return np.zeros((len(self), 0), dtype=np.float32)
-        return self._h5["labels"][...]
+        return self._labels(self._h5["labels"][...])
 
     def classes(self) -> np.ndarray | None:
         """All class indices (n_spectra,), -1 = unknown, or None (no spectra read)."""
@@ -435,14 +547,17 @@ class DatasetStore:
         """A few human-readable lines: size, wavelength range, labels, classes, meta."""
         lines = [f"{self.path}: {len(self)} spectra x {self.n_pix} pixels"]
         if len(self):
-            wave = self.wave if self.wave is not None else self._h5["wave"][0]
+            wave = self.wave if self.wave is not None else self._wave(self._h5["wave"][0])
             kind = "shared grid" if self.wave is not None else "per-spectrum wavelengths"
             lines.append(f"  wavelength {wave[0]:.2f} - {wave[-1]:.2f} A (vacuum), {kind}")
+        if self.flux_unit != u.dimensionless_unscaled:
+            lines.append(f"  flux unit: {self.flux_unit}")
         labels = self.labels()
         for j, name in enumerate(self.label_names):
             col = labels[:, j]
             ok = col[np.isfinite(col)]
-            span = f"{ok.min():.4g} .. {ok.max():.4g}" if ok.size else "all missing"
+            unit = f" {self.label_units[j]}" if self.label_units[j] is not None else ""
+            span = f"{ok.min():.4g} .. {ok.max():.4g}{unit}" if ok.size else "all missing"
             lines.append(f"  label {name:>9}: {span}  ({col.size - ok.size} missing)")
         classes = self.classes()
         if classes is not None:
@@ -478,6 +593,19 @@ class DatasetStore:
     def __repr__(self) -> str:
         return (f"DatasetStore('{self.path}', n={len(self)}, n_pix={self.n_pix}, "
                 f"labels={self.label_names})")
+
+
+def _attr_unit(dataset: h5py.Dataset, path: str, where: str) -> u.UnitBase | None:
+    """The unit in the ``unit`` attribute of ``dataset``: None when there is none or it
+    is empty; a ReadError naming the file for one astropy does not parse."""
+    text = str(_text(dataset.attrs.get("unit", ""))).strip()
+    if not text:
+        return None
+    try:
+        return u.Unit(text, parse_strict="raise")
+    except ValueError:
+        raise ReadError(path, f"'{where}' has unit {text!r}, not a unit astropy "
+                              "understands") from None
 
 
 def _names(dataset: h5py.Dataset) -> list[str]:
@@ -544,7 +672,9 @@ def read_dataset(path: str | PathLike | BinaryIO, *,
     Returns
     -------
     SpectrumSet
-        As stored: wavelengths vacuum Angstrom, labels NaN = missing, ids, meta columns.
+        As stored: wavelengths vacuum Angstrom, flux in the file's ``flux_unit``
+        (dimensionless for a version-1 file), labels NaN = missing, ids, meta columns
+        with their units.
 
     Raises
     ------

@@ -5,7 +5,9 @@ its reader function (and ``@register_writer`` on a writer), as astropy's
 ``io/fits/connect.py`` registers Table's "fits" format. Three doors dispatch through this
 registry and nothing else: :func:`read` (``starlearn.read``), :meth:`SpectrumSet.read
 <starlearn.spectra.SpectrumSet.read>` / :meth:`~starlearn.spectra.SpectrumSet.write`, and
-the batch reader :func:`starlearn.io.read_many`.
+the batch reader :func:`starlearn.io.read_many`. :func:`read` also takes a specutils
+``Spectrum`` or ``SpectrumList`` already in memory (no format: it is converted by
+``SpectrumSet.from_specutils``).
 
 Identifiers follow astropy's conventions: ``identify(origin, path, fileobj, *args,
 **kwargs) -> bool`` decides from content (header keys, HDU layout, an HDF5 root
@@ -33,6 +35,7 @@ import contextlib
 import dataclasses
 import gzip
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +46,8 @@ from starlearn.io.fitsutil import FileMissingError, ReadError, as_hdulist, sourc
 from starlearn.spectra import SpectrumSet
 
 __all__ = ["DEFAULT_WRITE_FORMAT", "NO_USABLE_PIXEL", "ReaderInfo", "accepts", "format_info",
-           "formats", "identify", "identify_format", "is_fits", "is_hdf5", "read", "read_as",
+           "formats", "identify", "identify_format", "is_fits", "is_hdf5", "is_specutils",
+           "read", "read_as",
            "reader_errors", "register_reader", "register_writer", "write"]
 
 Identifier = Callable[..., bool]
@@ -339,9 +343,11 @@ def read(source: Any, format: str | None = None, **options: Any) -> SpectrumSet:
 
     Parameters
     ----------
-    source : path, file object or HDUList
+    source : path, file object, HDUList, or a specutils Spectrum or SpectrumList
         A FITS file (``.fits`` or ``.fits.gz``), a starlearn data set (HDF5), or a text,
-        CSV, ECSV or VOTable file.
+        CSV, ECSV or VOTable file; a specutils object (already in memory) is converted
+        by :meth:`SpectrumSet.from_specutils
+        <starlearn.spectra.SpectrumSet.from_specutils>`, without ``format`` or options.
     format : str, optional
         A registered format name (see :func:`formats`); when omitted the format is
         identified from the content.
@@ -362,7 +368,11 @@ def read(source: Any, format: str | None = None, **options: Any) -> SpectrumSet:
         also a FileNotFoundError.
     ValueError
         ``format`` is not a registered format.
+    TypeError
+        ``format`` or options given with a specutils object.
     """
+    if is_specutils(source):
+        return _from_specutils(source, format, options)
     name = source_name(source)
     if format is not None:
         format_info(format)
@@ -378,6 +388,25 @@ def read(source: Any, format: str | None = None, **options: Any) -> SpectrumSet:
         return _call(format or _choose(name, _identify(None, source), source), source, name,
                      options)
     return _call(format or _choose(name, []), source, name, options)
+
+
+def is_specutils(source: Any) -> bool:
+    """Whether ``source`` is a specutils ``Spectrum`` or ``SpectrumList`` (asked without
+    importing specutils: an object of it exists only once the program has imported it)."""
+    module = sys.modules.get("specutils")
+    kinds = tuple(k for k in (getattr(module, "Spectrum", None),
+                              getattr(module, "SpectrumList", None)) if k is not None)
+    return bool(kinds) and isinstance(source, kinds)
+
+
+def _from_specutils(source: Any, format: str | None, options: dict[str, Any]) -> SpectrumSet:
+    if format is not None or options:
+        given = ([f"format={format!r}"] if format is not None else []) + sorted(options)
+        raise TypeError(f"read: a specutils {type(source).__name__} is converted as it is; "
+                        f"{', '.join(given)} do not apply (SpectrumSet.from_specutils)")
+    name = f"<specutils {type(source).__name__}>"
+    with reader_errors("specutils", name):
+        return SpectrumSet.from_specutils(source)
 
 
 def read_as(fmt: str, source: Any, name: str | None = None, **options: Any) -> SpectrumSet:
