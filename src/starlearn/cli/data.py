@@ -128,9 +128,24 @@ def synth(survey: str, n: int, seed: int, snr: str, rv: str | None,
               help="Shift each spectrum to the rest frame by its radial velocity first.")
 @click.option("--labels", "catalog", type=click.Path(exists=True, dir_okay=False),
               default=None, help="Label catalogue (FITS, CSV, ECSV or Parquet).")
-@click.option("--id-column", default=None, help="Catalogue column matching spectrum ids.")
+@click.option("--id-column", default=None,
+              help="Catalogue column matching spectrum ids (any case).")
 @click.option("--label-columns", default=None,
-              help="Comma-separated catalogue columns to use as labels.")
+              help="Comma-separated catalogue columns to use as labels (any case; stored "
+                   "in lower case: TEFF -> teff, [Fe/H] -> fe_h), or NAME=COLUMN items "
+                   "(teff=TEFF,feh=FE_H).")
+@click.option("--where", default=None,
+              help="Keep only the catalogue rows this expression selects, e.g. "
+                   "\"ASPCAPFLAG == 0 and SNR > 50\" (comparisons, and/or/not, in, "
+                   "& for bit flags; docs/readers.md).")
+@click.option("--duplicates", type=click.Choice(["best", "first", "refuse"]), default="best",
+              show_default=True,
+              help="An id on several catalogue rows: keep the survey's primary row, then "
+                   "the highest S/N (best); the first row (first); or stop and list them "
+                   "(refuse).")
+@click.option("--label-errors/--no-label-errors", default=True, show_default=True,
+              help="Store the catalogue's label uncertainties (TEFF_ERR, e_teff, ...) as "
+                   "meta columns <label>_err.")
 @click.option("--option", "options", multiple=True,
               help="Reader option KEY=VALUE (e.g. rows=visits), repeatable.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
@@ -140,13 +155,31 @@ def synth(survey: str, n: int, seed: int, snr: str, rv: str | None,
 def ingest(inputs: tuple[str, ...], output: Path, fmt: str, grid: str | None,
            wave_range: str | None, resolution: float | None, rest_frame: bool,
            catalog: str | None, id_column: str | None, label_columns: str | None,
+           where: str | None, duplicates: str, label_errors: bool,
            options: tuple[str, ...], workers: int, overwrite: bool, quiet: bool) -> None:
-    """Read survey files (paths, folders, globs or .lst lists) into one HDF5 data set."""
+    """Read survey files (paths, folders, globs or .lst lists) into one HDF5 data set.
+
+    --labels joins a catalogue on --id-column: --label-columns become the labels, rows
+    are selected with --where, an id on several rows is resolved by --duplicates, and
+    label uncertainties are stored as meta <label>_err (docs/readers.md, "Joining a label
+    catalogue").
+    """
     from starlearn.grid import Grid
     from starlearn.jobs.ingest import ingest as run_ingest
 
     if grid is not None and wave_range is not None:
         raise click.UsageError("give --grid or --wave-range, not both")
+    if catalog is None and (where is not None or id_column or label_columns):
+        raise click.UsageError("--where, --id-column and --label-columns need --labels")
+    if catalog is not None and not (id_column and label_columns):
+        raise click.UsageError("--labels needs --id-column and --label-columns")
+    if where is not None:
+        from starlearn.io.catalogue import WhereError, parse_where
+
+        try:
+            parse_where(where)
+        except WhereError as err:
+            raise click.BadParameter(str(err), param_hint="--where") from None
     target: str | Grid | None = grid
     if wave_range is not None:
         span = parse_range(wave_range, name="--wave-range")
@@ -169,12 +202,14 @@ def ingest(inputs: tuple[str, ...], output: Path, fmt: str, grid: str | None,
             inputs, output, format=None if fmt == "auto" else fmt, grid=target,
             rest_frame=rest_frame, labels=catalog, id_column=id_column,
             label_columns=label_columns.split(",") if label_columns else None,
+            where=where, duplicates=duplicates, label_errors=label_errors,
             workers=workers, overwrite=overwrite, progress=not quiet,
             read_options=read_options,
             provenance=provenance(command=sys.argv, inputs=list(inputs), format=fmt,
                                   grid=grid, wave_range=wave_range, resolution=resolution,
                                   labels=catalog, id_column=id_column,
-                                  label_columns=label_columns))
+                                  label_columns=label_columns, where=where,
+                                  duplicates=duplicates, label_errors=label_errors))
     click.echo(report.summary())
     if report.rejects:
         click.echo(f"  rejects listed in {output}.rejects.csv")

@@ -3,8 +3,10 @@
 Each input file (inputs expanded by :func:`starlearn.io.batch.expand_inputs`, which this
 module re-exports) is read with the reader registry (format identified from its content or
 given), optionally moved to the rest frame and resampled onto one Grid, joined with labels
-from a catalogue, and appended to a data-set file. A file that cannot be read goes to the
-rejects list with the reason; the run goes on.
+from a catalogue (:func:`starlearn.io.catalogue.read_label_catalogue`: lazy column reading,
+``where`` row selection, duplicate identifiers refused or resolved, label uncertainties
+stored as meta ``<label>_err``), and appended to a data-set file. A file that cannot be
+read goes to the rejects list with the reason; the run goes on.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ from __future__ import annotations
 import csv
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.table import Table
+from astropy.table import Column, Table
 
 from starlearn.grid import Grid, get_grid
 from starlearn.io.batch import expand_inputs
+from starlearn.io.catalogue import DUPLICATE_RULES, LabelCatalogue, read_label_catalogue
 from starlearn.io.dataset import DatasetWriter
 from starlearn.io.fitsutil import ReadError
 from starlearn.io.registry import read
@@ -43,12 +46,23 @@ class IngestReport:
     n_spectra: int = 0
     rejects: list[tuple[str, str]] = field(default_factory=list)
     n_labelled: int = 0
+    catalogue: LabelCatalogue | None = None
+    """The label catalogue joined (what was read, selected and how duplicates went)."""
+    n_labelled_duplicated: int = 0
+    """Spectra whose catalogue identifier was on several rows (resolved by the rule)."""
 
     def summary(self) -> str:
         lines = [f"ingest: {self.n_files} files, {self.n_read} read, {len(self.rejects)} "
                  f"rejected; {self.n_spectra} spectra written to {self.output}"]
+        if self.catalogue is not None:
+            lines += [f"  {line}" for line in self.catalogue.summary_lines()]
         if self.n_labelled:
             lines.append(f"  {self.n_labelled} spectra matched a catalogue row")
+            if self.n_labelled_duplicated and self.catalogue is not None:
+                lines.append(f"  {self.n_labelled_duplicated} of them by an identifier on "
+                             f"several rows (rule '{self.catalogue.duplicates}')")
+        elif self.catalogue is not None:
+            lines.append("  no spectrum matched a catalogue row")
         reasons = Counter(_reason_kind(r) for _, r in self.rejects)
         for reason, count in reasons.most_common():
             lines.append(f"  rejected {count}: {reason}")
@@ -60,34 +74,23 @@ def _reason_kind(reason: str) -> str:
 
 
 def load_label_catalog(path: str | os.PathLike, *, id_column: str,
-                       label_columns: Sequence[str]) -> dict[str, np.ndarray]:
+                       label_columns: Sequence[str] | Mapping[str, str],
+                       where: str | None = None,
+                       duplicates: str = "best") -> dict[str, np.ndarray]:
     """Labels by identifier from a FITS, CSV, ECSV or Parquet catalogue.
 
-    Values of -9999 or below (survey "no value" markers), masked and non-finite entries
-    become NaN. Identifiers are compared as stripped strings.
+    A thin wrapper of :func:`starlearn.io.catalogue.read_label_catalogue` (which also gives
+    the uncertainties and what was read): values of -9999 or below (survey "no value"
+    markers), masked and non-finite entries become NaN; identifiers are compared as
+    stripped strings; column names are matched case-insensitively; duplicated
+    identifiers are resolved by ``duplicates`` (default ``"best"``).
 
     Returns
     -------
     dict id -> float array (n_labels,) in the order of ``label_columns``.
     """
-    path = os.fspath(path)
-    try:
-        table = Table.read(path, format="parquet") if path.endswith(".parquet") \
-            else Table.read(path)
-    except Exception as err:
-        raise ReadError(path, f"cannot read the label catalogue ({err})") from None
-    missing = [c for c in (id_column, *label_columns) if c not in table.colnames]
-    if missing:
-        raise ReadError(path, f"catalogue has no column(s) {', '.join(missing)} (columns: "
-                              f"{', '.join(table.colnames)})")
-    values = np.full((len(table), len(label_columns)), np.nan)
-    for j, name in enumerate(label_columns):
-        col = table[name]
-        data = np.ma.filled(np.ma.asarray(col, dtype=np.float64), np.nan)
-        data[~np.isfinite(data) | (data <= -9999.0)] = np.nan
-        values[:, j] = data
-    ids = [str(x).strip() for x in table[id_column]]
-    return dict(zip(ids, values, strict=True))
+    return read_label_catalogue(path, id_column=id_column, label_columns=label_columns,
+                                where=where, duplicates=duplicates, errors=False).as_dict()
 
 
 def _read_one(path: str, format: str | None, grid: dict[str, Any] | None, rest_frame: bool,
@@ -132,7 +135,9 @@ def _results(paths: Sequence[str], workers: int, task: Callable[..., Any],
 def ingest(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, *,
            format: str | None = None, grid: str | Grid | dict[str, Any] | None = None,
            rest_frame: bool = False, labels: str | os.PathLike | None = None,
-           id_column: str | None = None, label_columns: Sequence[str] | None = None,
+           id_column: str | None = None,
+           label_columns: Sequence[str] | Mapping[str, str] | None = None,
+           where: str | None = None, duplicates: str = "best", label_errors: bool = True,
            workers: int = 1, overwrite: bool = False, progress: bool = True,
            read_options: dict[str, Any] | None = None,
            provenance: dict[str, Any] | None = None) -> IngestReport:
@@ -153,8 +158,24 @@ def ingest(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, *,
     labels, id_column, label_columns
         A label catalogue (FITS/CSV/ECSV/Parquet) joined on ``id_column`` against each
         spectrum's id (or its file name without extension); its ``label_columns`` become
-        the labels (-9999 and missing values become NaN). Without a catalogue, the labels
-        the readers provide (e.g. ASPCAP parameters) are kept.
+        the labels (-9999 and missing values become NaN). Column names are matched
+        case-insensitively and labels are named in lower case (``TEFF`` -> ``teff``,
+        ``[Fe/H]`` -> ``fe_h``); ``"teff=TEFF"`` items or a ``{"teff": "TEFF"}`` mapping
+        name them explicitly. Only the needed columns are read. Without a catalogue, the
+        labels the readers provide (e.g. ASPCAP parameters) are kept.
+    where : str, optional
+        Keep only the catalogue rows this expression selects, e.g.
+        ``"ASPCAPFLAG == 0 and SNR > 50"`` (:func:`starlearn.io.catalogue.parse_where`);
+        spectra of the other stars get NaN labels.
+    duplicates : {"best", "first", "refuse"}
+        An identifier on several catalogue rows (after ``where``): ``"best"`` keeps the
+        row the survey marks primary (APOGEE EXTRATARG bit 4 unset, SDSS SPECPRIMARY,
+        DESI ZCAT_PRIMARY, GALAH flag_repeat = 0), then the one of highest S/N, and
+        refuses when the catalogue has neither; ``"first"`` keeps the first row;
+        ``"refuse"`` raises :class:`starlearn.io.catalogue.DuplicateIdError` listing them.
+    label_errors : bool
+        Store each label's catalogue uncertainty (``TEFF_ERR``, ``e_teff`` ...) as meta
+        column ``<label>_err`` (NaN where unknown).
     workers : int
         Reader processes (1 = in this process).
     overwrite : bool
@@ -173,10 +194,16 @@ def ingest(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, *,
         raise FileExistsError(f"{output}: file exists (pass overwrite=True to replace it)")
     if labels is not None and (id_column is None or not label_columns):
         raise ValueError("ingest: a label catalogue needs id_column and label_columns")
-    catalog = (load_label_catalog(labels, id_column=id_column, label_columns=label_columns)
+    if labels is None and where is not None:
+        raise ValueError("ingest: where selects catalogue rows; it needs a label catalogue")
+    if duplicates not in DUPLICATE_RULES:
+        raise ValueError(f"ingest: duplicates must be one of {', '.join(DUPLICATE_RULES)}; "
+                         f"got {duplicates!r}")
+    catalog = (read_label_catalogue(labels, id_column=id_column, label_columns=label_columns,
+                                    where=where, duplicates=duplicates, errors=label_errors)
                if labels is not None else None)
     grid_dict = get_grid(grid).to_dict() if grid is not None else None
-    report = IngestReport(output=output, n_files=len(paths))
+    report = IngestReport(output=output, n_files=len(paths), catalogue=catalog)
     writer: DatasetWriter | None = None
     buffer: list[SpectrumSet] = []
 
@@ -187,7 +214,7 @@ def ingest(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, *,
         block = SpectrumSet.concat(buffer)
         buffer.clear()
         if writer is None:
-            names = list(label_columns) if catalog is not None else block.label_names
+            names = catalog.label_names if catalog is not None else block.label_names
             meta_cols = {c: _column_dtype(block.meta[c]) for c in block.meta.colnames}
             writer = DatasetWriter(output, n_pix=block.n_pix,
                                    wave=block.wave if grid is not None else None,
@@ -206,8 +233,9 @@ def ingest(inputs: Iterable[str | os.PathLike], output: str | os.PathLike, *,
                 report.rejects.append(result)
                 continue
             if catalog is not None:
-                result, matched = _join(result, catalog, list(label_columns or []))
+                result, matched, duplicated = _join(result, catalog)
                 report.n_labelled += matched
+                report.n_labelled_duplicated += duplicated
             first = writer.n_pix if writer is not None else (buffer[0].n_pix if buffer
                                                             else result.n_pix)
             if result.n_pix != first:
@@ -250,20 +278,43 @@ def _conform(block: SpectrumSet, names: list[str]) -> SpectrumSet:
     return block.replace(labels=labels, label_names=names)
 
 
-def _join(spectra: SpectrumSet, catalog: dict[str, np.ndarray],
-          names: list[str]) -> tuple[SpectrumSet, int]:
-    labels = np.full((len(spectra), len(names)), np.nan, dtype=np.float32)
-    matched = 0
-    files = spectra.meta["file"] if "file" in spectra.meta.colnames else [""] * len(spectra)
+def _join(spectra: SpectrumSet, catalog: LabelCatalogue) -> tuple[SpectrumSet, int, int]:
+    """The spectra with the catalogue's labels (NaN where no row matched) and, for the
+    labels with an uncertainty column, meta ``<label>_err``; the number matched and how
+    many of those matched an identifier that was on several catalogue rows.
+
+    A reader's own ``<label>_err`` meta for a label taken from the catalogue is replaced
+    (NaN where the catalogue gives none), so the errors always belong to the labels."""
+    n = len(spectra)
+    index = np.full(n, -1, dtype=np.int64)
+    duplicated = 0
+    files = spectra.meta["file"] if "file" in spectra.meta.colnames else [""] * n
     for i, (ident, path) in enumerate(zip(spectra.ids, files, strict=True)):
         stem = os.path.basename(str(path))
         for suffix in (".gz", ".fits", ".fit", ".fts"):
             stem = stem.removesuffix(suffix)
-        row = catalog.get(str(ident).strip(), catalog.get(stem))
-        if row is not None:
-            labels[i] = row
-            matched += 1
-    return spectra.replace(labels=labels, label_names=names), matched
+        for key in (str(ident).strip(), stem):
+            row = catalog.index(key)
+            if row is not None:
+                index[i] = row
+                duplicated += catalog.was_duplicated(key)
+                break
+    hit = index >= 0
+    labels = np.full((n, len(catalog.label_names)), np.nan, dtype=np.float32)
+    labels[hit] = catalog.values[index[hit]]
+    meta = Table(spectra.meta, copy=False)
+    for j, (label, name) in enumerate(zip(catalog.label_names, catalog.error_names,
+                                          strict=True)):
+        if label not in catalog.error_columns and name not in meta.colnames:
+            continue
+        errors = np.full(n, np.nan, dtype=np.float32)
+        errors[hit] = catalog.errors[index[hit], j]
+        if name in meta.colnames:
+            meta.replace_column(name, Column(errors, name=name))
+        else:
+            meta[name] = errors
+    return (spectra.replace(labels=labels, label_names=list(catalog.label_names), meta=meta),
+            int(hit.sum()), duplicated)
 
 
 def _write_rejects(output: Path, report: IngestReport) -> None:
