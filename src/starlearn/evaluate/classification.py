@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from starlearn.spectra import SpectrumSet
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["classification_metrics", "evaluate_classifier", "expected_calibration_error",
            "format_classification", "plot_confusion", "plot_domains"]
@@ -74,56 +77,78 @@ def format_classification(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_confusion(metrics: dict[str, Any], path: str | PathLike, *, title: str = "") -> None:
-    """The confusion matrix as a PNG (counts, colour = fraction of the true class)."""
-    import matplotlib
+def plot_confusion(metrics: dict[str, Any], path: str | PathLike | None = None, *,
+                   title: str = "") -> Figure:
+    """The confusion matrix: rows true class, columns predicted class.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Every cell shows its count; colours are the fraction of the true class (row
+    normalised, so rare classes read as well as common ones), with a colour bar. Row
+    labels give each true class's number of spectra.
+
+    Parameters
+    ----------
+    metrics : the dict of :func:`classification_metrics` (``confusion``, ``classes``,
+        ``macro_f1``)
+    path : file to write (optional; format from the suffix)
+    title : default "macro-F1 ..., accuracy ..."
+
+    Returns
+    -------
+    matplotlib.figure.Figure (object-oriented API: no pyplot, no backend chosen).
+    """
+    from starlearn.evaluate.plots import _finish, _new_figure
 
     counts = np.asarray(metrics["confusion"], dtype=float)
-    frac = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    totals = counts.sum(axis=1)
+    frac = counts / np.maximum(totals[:, None], 1)
     classes = metrics["classes"]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(classes), 1.2 + 1.0 * len(classes)))
-    ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
+    k = len(classes)
+    fig = _new_figure(2.4 + 1.0 * k, 1.6 + 0.9 * k)
+    ax = fig.subplots()
+    image = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
             ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center",
-                    color="white" if frac[i, j] > 0.6 else "black", fontsize=9)
-    ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title or f"macro-F1 {metrics['macro_f1']:.3f}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+                    color="white" if frac[i, j] > 0.55 else "black", fontsize=9)
+    ax.set_xticks(range(k), classes, rotation=30, ha="right")
+    ax.set_yticks(range(k), [f"{c} ({int(n)})" for c, n in zip(classes, totals,
+                                                              strict=True)])
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class (number of spectra)")
+    fig.colorbar(image, ax=ax, label="fraction of the true class", shrink=0.85)
+    accuracy = metrics.get("accuracy")
+    default = f"macro-F1 {metrics['macro_f1']:.3f}" + (
+        f", accuracy {accuracy:.3f}" if accuracy is not None else "")
+    ax.set_title(title or default, fontsize=10)
+    return _finish(fig, path)
 
 
-def plot_domains(panels: dict[str, tuple[np.ndarray, np.ndarray]], path: str | PathLike, *,
-                 method: str = "tsne", seed: int = 0) -> None:
+def plot_domains(panels: dict[str, tuple[np.ndarray, np.ndarray]],
+                 path: str | PathLike | None = None, *, method: str = "tsne",
+                 seed: int = 0) -> Figure:
     """Side-by-side 2-D embeddings of source and target features, one panel per entry of
     ``panels`` (title -> (source features, target features)), e.g. before and after domain
-    adaptation. Well-adapted features mix the two colours."""
-    import matplotlib
+    adaptation. Well-adapted features mix the two colours.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    Returns the matplotlib Figure; writes it to ``path`` when given.
+    """
     from starlearn.evaluate.embedding import embed_2d
+    from starlearn.evaluate.plots import _METHOD_AXES, _finish, _new_figure
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
+    fig = _new_figure(4.6 * len(panels), 4.4)
+    axes = fig.subplots(1, len(panels), squeeze=False)
+    axis = _METHOD_AXES.get(method, method)
     for ax, (title, (source, target)) in zip(axes[0], panels.items(), strict=True):
         xy = embed_2d(np.concatenate([source, target]), method, seed)
         ax.scatter(*xy[:len(source)].T, s=4, alpha=0.5, lw=0, label="source (training)")
         ax.scatter(*xy[len(source):].T, s=4, alpha=0.5, lw=0, label="target")
         ax.set_xticks([])
         ax.set_yticks([])
+        ax.set_xlabel(f"{axis} 1")
+        ax.set_ylabel(f"{axis} 2")
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8, markerscale=3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return _finish(fig, path)
 
 
 def evaluate_classifier(classifier: Any, test: SpectrumSet, *,

@@ -24,7 +24,10 @@ def evaluate_regressor(regressor: Any, test: SpectrumSet, *,
     dict with ``metrics`` (per label r2, bias, median offset, sigma, robust sigma, RMSE,
     and the same in S/N bins when the test set has a ``snr`` meta column),
     ``calibration`` (fraction of |z| < 1, z spread) and ``n_flagged``. With ``output``,
-    writes ``metrics.json`` and ``residuals.png`` there.
+    writes ``metrics.json`` and ``residuals.png`` there (predicted against true value and
+    the residuals, :func:`starlearn.evaluate.plots.plot_residuals`), and ``kiel.png``
+    when the labels include ``teff`` and ``logg`` (Kiel diagrams of the true and the
+    predicted labels, :func:`starlearn.evaluate.plots.plot_kiel`).
     """
     table = regressor.predict(test)
     names = list(regressor.label_names_)
@@ -41,13 +44,15 @@ def evaluate_regressor(regressor: Any, test: SpectrumSet, *,
               "calibration": calibration(true, pred, err, names),
               "n_flagged": int(np.count_nonzero(np.asarray(table["flags"])))}
     if output is not None:
-        from starlearn.evaluate.plots import plot_residuals
+        from starlearn.evaluate.plots import plot_kiel, plot_residuals
 
         out = Path(output)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(result, indent=1))
-        plot_residuals(true, pred, names, out / "residuals.png",
-                       title=f"{regressor.model} on {len(test)} test spectra")
+        title = f"{regressor.model} on {len(test)} test spectra"
+        plot_residuals(true, pred, names, out / "residuals.png", title=title)
+        if "teff" in names and "logg" in names:
+            plot_kiel(pred, out / "kiel.png", names=names, reference=true, title=title)
     return result
 
 
