@@ -5,7 +5,7 @@ One module per family of commands, each registering its commands on the group in
 does beyond parsing options and printing lives in :mod:`starlearn.jobs` or below.
 """
 
-from starlearn.cli import data, explore, models, search, train  # noqa: F401 (registers)
+from starlearn.cli import data, explore, models, report, search, train  # noqa: F401 (registers)
 from starlearn.cli._group import EXIT_REJECTED, describe_os_error, main
 
 __all__ = ["EXIT_REJECTED", "describe_os_error", "main"]
