@@ -51,9 +51,8 @@ def test_interrupted_training_resumes_to_the_same_model(make, spectra, tmp_path)
     assert len(whole.history_) == 4
     ckpt = tmp_path / "run.checkpoint"
     first = make()
-    first._epoch_callback = _interrupt_at(2)
     with pytest.raises(Interrupt):
-        first.fit(spectra, checkpoint=ckpt)
+        first.fit(spectra, checkpoint=ckpt, callbacks=[_interrupt_at(2)])
     assert ckpt.exists()
     resumed = make().fit(spectra, checkpoint=ckpt)
     # the same steps as the uninterrupted training: weights and losses identical
@@ -80,9 +79,8 @@ def test_classifier_resumes_too(tmp_path):
 
     whole = make().fit(data)
     first = make()
-    first._epoch_callback = _interrupt_at(1)
     with pytest.raises(Interrupt):
-        first.fit(data, checkpoint=tmp_path / "c.checkpoint")
+        first.fit(data, checkpoint=tmp_path / "c.checkpoint", callbacks=[_interrupt_at(1)])
     resumed = make().fit(data, checkpoint=tmp_path / "c.checkpoint")
     assert_array_equal(resumed.predict(data[:20])["probability"],
                        whole.predict(data[:20])["probability"])
@@ -92,9 +90,8 @@ def test_checkpoint_of_another_training_is_refused(spectra, tmp_path):
     ckpt = tmp_path / "run.checkpoint"
     first = Regressor("shallow-nn", ["teff"], epochs=3, progress=False,
                       model_config={"hidden": [16]})
-    first._epoch_callback = _interrupt_at(1)
     with pytest.raises(Interrupt):
-        first.fit(spectra, checkpoint=ckpt)
+        first.fit(spectra, checkpoint=ckpt, callbacks=[_interrupt_at(1)])
     other = Regressor("shallow-nn", ["teff"], epochs=3, progress=False, lr=3e-3,
                       model_config={"hidden": [16]})
     with pytest.raises(ValueError, match="run.checkpoint: the checkpoint is of another "

@@ -226,8 +226,10 @@ def test_cannon_fits_the_intrinsic_scatter_continuously():
 
 
 def test_cannon_through_the_regressor_interface(data, tmp_path):
+    from starlearn.estimators import Cannon
+
     train, test = data
-    reg = Regressor("cannon", progress=False).fit(train)
+    reg = Cannon(progress=False).fit(train)
     table = reg.predict(test)
     assert np.std(np.asarray(table["a"]) - test.label("a")) < 0.2 * np.std(test.label("a"))
     reg.save(tmp_path / "cannon")

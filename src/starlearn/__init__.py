@@ -7,8 +7,8 @@ from starlearn.spectra import SpectrumSet
 
 __version__ = "0.1.0"
 
-_LAZY = {"Regressor": ("starlearn.estimators", "Regressor"),
-         "load": ("starlearn.estimators", "load")}
+_LAZY = {name: ("starlearn.estimators", name)
+         for name in ("Autoencoder", "Cannon", "Classifier", "Regressor", "load")}
 
 
 def __getattr__(name: str):  # torch is imported only when an estimator is used
@@ -24,6 +24,9 @@ def __getattr__(name: str):  # torch is imported only when an estimator is used
 
 __all__ = [
     "PRESETS",
+    "Autoencoder",
+    "Cannon",
+    "Classifier",
     "Grid",
     "InputError",
     "ReadError",

@@ -110,8 +110,8 @@ def test_the_batch_reader_gives_what_reading_one_by_one_gives(tmp_path):
 
     import starlearn as sl
 
-    from .test_dataset import assert_sets_equal
     from ..test_spectra import make_set
+    from .test_dataset import assert_sets_equal
     from .test_generic import wcs1d_hdul
 
     folder = make_folder(tmp_path, n_good=3)

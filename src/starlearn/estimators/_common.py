@@ -8,7 +8,6 @@ from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 from starlearn.io.dataset import DatasetStore, open_dataset
 from starlearn.spectra import SpectrumSet
@@ -18,11 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FitData",
-    "SavedEstimator",
     "as_source",
     "calibrate_errors",
     "check_grid",
-    "epoch_callback",
     "fit_checkpoint",
     "fit_novelty",
     "history_csv",
@@ -304,22 +301,26 @@ class FitData:
     """Training spectra (in memory, or a lazily read data set)."""
     train_rows: np.ndarray | None
     """Rows of ``source`` to train on (None = all)."""
-    valid: SpectrumSet
-    """Validation spectra, in memory."""
+    valid: SpectrumSet | None
+    """Validation spectra, in memory (None when none was held out)."""
     wave: np.ndarray
     """The shared wavelength grid, vacuum Angstrom (n_pixels,)."""
 
 
 def prepare_fit_data(name: str, train: Any, valid: Any, *, preprocess: Any,
-                     valid_fraction: float, rng: np.random.Generator) -> FitData:
+                     valid_fraction: float, rng: np.random.Generator,
+                     hold_out: bool = True) -> FitData:
     """Open the training data, fit and apply ``preprocess``, and hold out a validation
-    set (``valid_fraction`` of train, a seeded choice) unless ``valid`` is given."""
+    set (``valid_fraction`` of train, a seeded choice) unless ``valid`` is given or
+    ``hold_out`` is False (then ``valid`` of the result is None)."""
     source = as_source(train)
     if preprocess is not None:
         source = preprocess.fit_transform(read_rows(source, None))
     if source.wave is None or np.ndim(source.wave) != 1:
         raise ValueError(f"{name}.fit: training spectra must share one wavelength grid; "
                          "resample them first (starlearn.preprocess.Resample)")
+    if valid is None and not hold_out:
+        return FitData(source, None, None, np.asarray(source.wave, dtype=np.float64))
     if valid is None:
         train_rows, valid_rows = split_rows(len(source), valid_fraction, rng)
         valid_set = read_rows(source, valid_rows)
@@ -385,107 +386,10 @@ def fit_checkpoint(estimator: Any, path: str | PathLike | None, *, n_train: int,
     return Checkpoint(path, hashlib.sha256(ident.encode()).hexdigest(), rngs=tuple(rngs))
 
 
-def epoch_callback(estimator: Any) -> Any:
-    """The per-epoch hook a hyper-parameter search sets on an estimator (or None)."""
-    return getattr(estimator, "_epoch_callback", None)
-
-
 def reset_fitted(estimator: Any) -> None:
     """Remove the fitted state (attributes ending in ``_``) before a new ``fit``."""
     for attr in [a for a in vars(estimator) if a.endswith("_") and not a.startswith("_")]:
         delattr(estimator, attr)
-
-
-class SavedEstimator(BaseEstimator):
-    """Base of the estimators that save to and load from an artifact folder."""
-
-    _task: str = ""
-
-    @classmethod
-    def load(cls, path: str | PathLike) -> Any:
-        """Rebuild a fitted estimator from its artifact folder (errors as
-        :func:`starlearn.estimators.load` raises them)."""
-        from pathlib import Path
-
-        from starlearn.estimators.loading import _restore
-
-        return _restore(Path(path), cls)
-
-    def _prepared_inputs(self, spectra: Any) -> SpectrumSet:
-        """Spectra as the fitted network reads them: in memory, through the saved
-        ``preprocess`` step, checked to be on the model's grid."""
-        from sklearn.utils.validation import check_is_fitted
-
-        check_is_fitted(self)
-        spectra = read_rows(as_source(spectra), None)
-        if self.preprocess is not None:
-            spectra = self.preprocess.transform(spectra)
-        check_grid(spectra, self.wave_, "input spectra")
-        return spectra
-
-    def _get_engine(self, work: int | None = None) -> Any:
-        """The inference engine for ``self.engine`` and ``work`` network evaluations (built
-        once, then reused; "auto" upgrades from torch to ONNX when a large job comes; a
-        checked ``model.onnx`` in the artifact folder is used without exporting again)."""
-        from starlearn.artifact import onnx_file
-        from starlearn.infer.engine import AUTO_ONNX_MIN_WORK, make_engine
-
-        cached = getattr(self, "engine_", None)
-        upgrade = (self.engine == "auto" and cached is not None and cached.name == "torch"
-                   and work is not None and work >= AUTO_ONNX_MIN_WORK)
-        if cached is not None and self.engine in ("auto", cached.name) and not upgrade:
-            return cached
-        module, example, names = self._onnx_spec()
-        folder = getattr(self, "artifact_path_", None)
-        self.engine_ = make_engine(
-            module, self.engine, device=self.device_, example=example, output_names=names,
-            work=work, onnx_path=onnx_file(folder) if folder else None,
-            int8_path=onnx_file(folder, "model.int8.onnx") if folder else None)
-        return self.engine_
-
-    def _onnx_spec(self) -> tuple[Any, Any, list[str]]:  # pragma: no cover - subclasses
-        """(module, example input, output names) of what prediction runs."""
-        raise NotImplementedError(f"{type(self).__name__} has no ONNX export")
-
-    def _network_batch(self, spectra: Any) -> np.ndarray:  # pragma: no cover - subclasses
-        """Network input (n, channels, n_pixels) for spectra as ``predict`` gets them."""
-        raise NotImplementedError
-
-    def export_onnx(self, path: str | PathLike, int8_calibration: Any = None,
-                    n_calibration: int = 512) -> dict[str, Any]:
-        """Export the prediction network to ``model.onnx`` in the artifact folder ``path``
-        (which must hold this model's saved weights); the export is checked against torch
-        to 1e-4. Later loads of the folder use it for ``engine="onnx"``/"auto".
-
-        With ``int8_calibration`` (spectra as ``predict`` takes them), also write
-        ``model.int8.onnx``, quantised with the first ``n_calibration`` of them, for
-        ``engine="onnx-int8"``. Returns {"onnx": path[, "int8": path, "int8_max_diff":
-        largest output difference on the calibration spectra]}.
-        """
-        from starlearn.artifact import write_onnx
-        from starlearn.infer.engine import export_onnx
-
-        module, example, names = self._onnx_spec()
-        data = export_onnx(module, example, output_names=names)
-        out: dict[str, Any] = {"onnx": write_onnx(path, data)}
-        if int8_calibration is not None:
-            from starlearn.infer.quantize import quantize_int8
-
-            spectra = read_rows(as_source(int8_calibration), None)
-            x = self._network_batch(spectra[:n_calibration])
-            int8, diff = quantize_int8(data, x)
-            out["int8"] = write_onnx(path, int8, "model.int8.onnx",
-                                     extra={"calibration_spectra": len(x),
-                                            "max_output_diff": diff})
-            out["int8_max_diff"] = diff
-        self.artifact_path_ = out["onnx"].parent
-        self.__dict__.pop("engine_", None)
-        return out
-
-    @classmethod
-    def _from_artifact(cls, config: dict[str, Any], tensors: dict[str, Any],
-                       path: Any) -> Any:  # pragma: no cover - defined by subclasses
-        raise NotImplementedError
 
 
 def params_from_config(config: dict[str, Any], path: Any, task: str) -> dict[str, Any]:

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from os import PathLike
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from astropy.table import Table
 from sklearn.utils.validation import check_is_fitted
 
-from starlearn.artifact import write_artifact
-from starlearn.estimators._common import (
-    SavedEstimator,
-    epoch_callback,
-    fit_checkpoint,
-    history_csv,
-    make_trainer,
-    params_from_config,
-    prepare_fit_data,
-    preprocess_to_config,
-    read_rows,
-    reset_fitted,
-)
-from starlearn.models import MODEL_DEFAULTS, build_model, model_names
+from starlearn.estimators._common import prepare_fit_data, read_rows
+from starlearn.estimators._validation import Boolean, Constraint, Integer, OneOf, Real
+from starlearn.estimators.base import NetworkEstimator, TrainingPlan
+from starlearn.models import MODEL_DEFAULTS, model_names
 from starlearn.noise import draw_noise, draw_snr, noise_sigma, signal_level
 from starlearn.spectra import SpectrumSet
 from starlearn.train.data import FluxScaler, iterate_batches, to_tensor
-from starlearn.train.trainer import resolve_device
 
 __all__ = ["Autoencoder"]
 
@@ -75,7 +64,7 @@ class _DenoiseParameter:
         obj.__dict__["_denoise_flag"] = value.value if isinstance(value, _Switch) else value
 
 
-class Autoencoder(SavedEstimator):
+class Autoencoder(NetworkEstimator):
     """Learn a compact representation of spectra; reconstruct, denoise, find odd spectra.
 
     Parameters
@@ -104,14 +93,11 @@ class Autoencoder(SavedEstimator):
         Architecture overrides (``hidden``, ``channels``, ``kernel``).
     preprocess : Transform, optional
         Preprocessing applied to every input and saved with the model.
-    epochs, batch_size, lr, weight_decay, optimizer, scheduler, patience, max_time, valid_fraction
-        Optimisation, as for :class:`~starlearn.estimators.Regressor`.
+{training_parameters}
     blind_fraction : float
         Share of pixels hidden per spectrum in self-supervised denoising.
     odd_quantile : float
         Quantile of the validation scores above which a spectrum is flagged odd.
-    device, seed, progress
-        As for the Regressor.
 
     Attributes
     ----------
@@ -121,7 +107,20 @@ class Autoencoder(SavedEstimator):
         the reconstructed spectra's ivar is 1 / recon_rms_**2.
     chi2_threshold_, density_threshold_ : float
         Odd-spectrum thresholds on the reduced chi-square and the latent density score.
+    valid_metrics_ : dict
+        Reconstruction quality on the validation set (median per-pixel RMS error, median
+        reduced chi-square, share flagged odd), also in the model folder's metrics.json.
     """
+
+    _task: ClassVar[str] = "autoencode"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint | type | None]]] = {
+        "model": [OneOf(lambda: model_names("autoencode"))],
+        "latent": [Integer(1)],
+        "variational": [Boolean()],
+        "beta": [Real(0.0)],
+        "blind_fraction": [Real(0.0, 1.0, closed="neither")],
+        "odd_quantile": [Real(0.0, 1.0, closed="neither")],
+    }
 
     def __init__(self, model: str = "dense-ae", latent: int = 32, *, denoise: bool = False,
                  snr: float | tuple[float, float] | None = None,
@@ -164,24 +163,12 @@ class Autoencoder(SavedEstimator):
         params["denoise"] = self.__dict__.get("_denoise_flag", False)
         return params
 
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "module_")
-
-    def _validate(self) -> None:
-        if self.model not in model_names("autoencode"):
-            raise ValueError(f"Autoencoder: model must be one of {model_names('autoencode')},"
-                             f" got {self.model!r}")
-        if not isinstance(self.latent, (int, np.integer)) or self.latent < 1:
-            raise ValueError(f"Autoencoder: latent must be a positive integer, "
-                             f"got {self.latent!r}")
+    def _check_params(self) -> None:
         if self.snr is not None and not self.denoise:
             raise ValueError("Autoencoder: snr adds noise for denoising; set denoise=True")
         lo, hi = self._snr_range() if self.snr is not None else (1.0, 1.0)
         if not 0 < lo <= hi:
             raise ValueError(f"Autoencoder: snr must be positive (lo <= hi), got {self.snr!r}")
-        if not 0 < self.blind_fraction < 1:
-            raise ValueError(f"Autoencoder: blind_fraction must be in (0, 1), "
-                             f"got {self.blind_fraction!r}")
 
     def _snr_range(self) -> tuple[float, float]:
         snr = self.snr
@@ -199,35 +186,26 @@ class Autoencoder(SavedEstimator):
     # ------------------------------------------------------------------ fitting
     def fit(self, train: SpectrumSet | str | PathLike | Any,
             valid: SpectrumSet | str | PathLike | Any = None, *,
-            checkpoint: str | PathLike | None = None) -> Autoencoder:
+            checkpoint: str | PathLike | None = None, callbacks: Any = None) -> Autoencoder:
         """Train on ``train`` (SpectrumSet, data-set path or open data set); returns self.
         ``checkpoint``: a file where the training state is saved after every epoch; when it
-        exists (same settings and data) the training resumes from it."""
-        self._validate()
-        reset_fitted(self)
-        rng = np.random.default_rng(self.seed)
-        torch.manual_seed(self.seed)
-        data = prepare_fit_data("Autoencoder", train, valid, preprocess=self.preprocess,
-                                valid_fraction=self.valid_fraction, rng=rng)
-        source, train_rows, valid_set = data.source, data.train_rows, data.valid
-        self.wave_ = data.wave
+        exists (same settings and data) the training resumes from it. ``callbacks``:
+        training hooks (:mod:`starlearn.train.callbacks`)."""
+        return self._fit(train, valid, checkpoint=checkpoint, callbacks=callbacks)
+
+    def _plan_training(self, train: Any, valid: Any, rng: np.random.Generator,
+                       **data: Any) -> TrainingPlan:
+        fit_data = prepare_fit_data("Autoencoder", train, valid, preprocess=self.preprocess,
+                                    valid_fraction=self.valid_fraction, rng=rng)
+        source, train_rows, valid_set = fit_data.source, fit_data.train_rows, fit_data.valid
+        self.wave_ = fit_data.wave
         pool = np.arange(len(source)) if train_rows is None else train_rows
         sample = np.sort(rng.choice(pool, min(2000, pool.size), replace=False))
         # conv-ae: a per-pixel mean would pin features to wavelengths and break the
         # translation equivariance, so it gets one constant level
         self.flux_scaler_ = FluxScaler.fit(read_rows(source, sample), seed=self.seed,
                                            per_pixel=self.model != "conv-ae")
-        self._density_sample = read_rows(source, sample[:1000])
-        self.device_ = resolve_device(self.device)
-        config = {"latent": int(self.latent), "variational": bool(self.variational),
-                  **(self.model_config or {})}
-        # the whole architecture, defaults included, so that the artifact still loads when
-        # a default changes
-        self.network_config_ = {"name": self.model, "n_pix": int(self.wave_.size),
-                                **MODEL_DEFAULTS[self.model][1], **config}
-        self.module_ = build_model(self.model, n_pix=self.wave_.size, **config)
         self._noise_shape = self._shape()
-        trainer = make_trainer(self, self.module_)
         valid_rng = np.random.default_rng(self.seed + 7)
         valid_batches = [self._batch(b, valid_rng)
                          for b in iterate_batches(valid_set, batch_size=256, shuffle=False)]
@@ -237,12 +215,17 @@ class Autoencoder(SavedEstimator):
                                          rng=rng, rows=train_rows):
                 yield self._batch(batch, rng)
 
-        self.history_ = trainer.fit(train_batches, lambda: valid_batches, self._loss,
-                                    on_epoch=epoch_callback(self),
-                                    checkpoint=fit_checkpoint(self, checkpoint, n_train=pool.size,
-                                                              wave=self.wave_, rngs=[rng]))
-        self._calibrate(valid_set)
-        return self
+        # the whole architecture, defaults included, so that the model folder still loads
+        # when a default changes
+        network = {**MODEL_DEFAULTS[self.model][1], "latent": int(self.latent),
+                   "variational": bool(self.variational), **(self.model_config or {})}
+        return TrainingPlan(train_batches, valid_batches, self._loss, n_train=pool.size,
+                            network=network,
+                            state={"valid": valid_set,
+                                   "density_sample": read_rows(source, sample[:1000])})
+
+    def _finish_training(self, plan: TrainingPlan) -> None:
+        self._calibrate(plan.state["valid"], plan.state["density_sample"])
 
     def _shape(self) -> np.ndarray:
         if self.noise_shape is None:
@@ -305,7 +288,7 @@ class Autoencoder(SavedEstimator):
 
     def encode(self, spectra: SpectrumSet | str | PathLike) -> np.ndarray:
         """Latent vectors, (n_spectra, latent)."""
-        return self._run(self._prepared_inputs(spectra))[1]
+        return self._run(self.prepare_inputs(spectra))[1]
 
     @torch.no_grad()
     def decode(self, latent: np.ndarray) -> np.ndarray:
@@ -322,7 +305,7 @@ class Autoencoder(SavedEstimator):
         The returned ivar is 1 / recon_rms_**2, the per-pixel reconstruction error
         measured on the validation set (pixels the model never saw stay masked).
         """
-        spectra = self._prepared_inputs(spectra)
+        spectra = self.prepare_inputs(spectra)
         recon, _ = self._run(spectra)
         ivar = np.broadcast_to(self._recon_ivar(), recon.shape)
         return spectra.replace(flux=recon, ivar=ivar, mask=np.broadcast_to(
@@ -364,7 +347,7 @@ class Autoencoder(SavedEstimator):
         """Odd-spectrum table: id, chi2 (reduced), density (-log latent density), oddness
         (the larger of the two scaled to their thresholds), odd (oddness > 1), and the
         latent vector (columns z0, z1, ...)."""
-        spectra = self._prepared_inputs(spectra)
+        spectra = self.prepare_inputs(spectra)
         recon, latent = self._run(spectra)
         chi2, density = self._scores(spectra, recon, latent)
         table = Table({"id": np.asarray(spectra.ids, dtype=str), "chi2": chi2,
@@ -376,7 +359,7 @@ class Autoencoder(SavedEstimator):
             table[f"z{k}"] = latent[:, k].astype(np.float32)
         return table
 
-    def _calibrate(self, valid: SpectrumSet) -> None:
+    def _calibrate(self, valid: SpectrumSet, sample: SpectrumSet) -> None:
         """Reconstruction error per pixel, latent density and odd thresholds, measured on
         the validation set as the model will see real data (with noise added first when
         training added noise to clean spectra)."""
@@ -400,7 +383,6 @@ class Autoencoder(SavedEstimator):
         rms = np.sqrt(np.maximum(mse - noise_var, 0.01 * mse))
         self.recon_rms_ = np.where(np.isfinite(rms), rms, np.inf)
         # latent density from (up to 1,000) training spectra, seen as in use
-        sample = self.__dict__.pop("_density_sample", valid)
         if self._mode == "clean-target":
             noisy, ivar = self._noisy(sample, np.random.default_rng(self.seed + 13))
             sample = sample.replace(flux=noisy, ivar=np.where(sample.mask, 0.0, ivar))
@@ -413,65 +395,61 @@ class Autoencoder(SavedEstimator):
         self.density_threshold_ = float(np.quantile(density, self.odd_quantile))
         self.chi2_median_ = float(np.median(chi2))
         self.density_median_ = float(np.median(density))
+        finite = self.recon_rms_[np.isfinite(self.recon_rms_)]
+        self.valid_metrics_ = {
+            "n_valid": len(valid), "mode": self._mode,
+            "recon_rms_median": float(np.median(finite)) if finite.size else None,
+            "chi2_median": self.chi2_median_,
+            "odd_fraction": float(np.mean(self._oddness(chi2, density) > 1.0))}
 
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | PathLike) -> Path:
-        """Write the artifact folder (config.json, weights.safetensors, history)."""
-        check_is_fitted(self)
-        params = self.get_params(deep=False)
-        params["preprocess"] = preprocess_to_config(self.preprocess)
+    # ------------------------------------------------------------------ the model folder
+    def _saved_params(self) -> dict[str, Any]:
+        params = super()._saved_params()
         if params["noise_shape"] is not None:
             params["noise_shape"] = np.asarray(params["noise_shape"]).tolist()
-        gm = self.density_
-        config = {
-            "class": "starlearn.estimators.Autoencoder", "task": "autoencode",
-            "params": params, "network": self.network_config_, "grid": {"wave": self.wave_},
-            "flux_scaler": {"mean": self.flux_scaler_.mean, "scale": self.flux_scaler_.scale},
-            "reconstruction": {"rms": np.where(np.isfinite(self.recon_rms_),
-                                               self.recon_rms_, -1.0)},
-            "odd": {"chi2_threshold": self.chi2_threshold_,
-                    "density_threshold": self.density_threshold_,
-                    "chi2_median": self.chi2_median_, "density_median": self.density_median_,
-                    "density": {"weights": gm.weights_, "means": gm.means_,
-                                "covariances": gm.covariances_,
-                                "precisions_cholesky": gm.precisions_cholesky_}},
-            "training": {"epochs_run": len(self.history_), "mode": self._mode},
-        }
-        return write_artifact(path, config=config, tensors=self.module_.state_dict(),
-                              extra={"history.csv": history_csv(self.history_)})
+        return params
 
     @classmethod
-    def _from_artifact(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor],
-                       path: Path) -> Autoencoder:
+    def _params_from_saved(cls, params: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(params.get("snr"), list):
+            params = {**params, "snr": tuple(params["snr"])}
+        return params
+
+    def _artifact_sections(self) -> dict[str, Any]:
+        gm = self.density_
+        return {**super()._artifact_sections(),
+                "flux_scaler": {"mean": self.flux_scaler_.mean,
+                                "scale": self.flux_scaler_.scale},
+                "reconstruction": {"rms": np.where(np.isfinite(self.recon_rms_),
+                                                   self.recon_rms_, -1.0)},
+                "odd": {"chi2_threshold": self.chi2_threshold_,
+                        "density_threshold": self.density_threshold_,
+                        "chi2_median": self.chi2_median_,
+                        "density_median": self.density_median_,
+                        "density": {"weights": gm.weights_, "means": gm.means_,
+                                    "covariances": gm.covariances_,
+                                    "precisions_cholesky": gm.precisions_cholesky_}}}
+
+    def _training_section(self) -> dict[str, Any]:
+        return {**super()._training_section(), "mode": self._mode}
+
+    def _restore_sections(self, config: Mapping[str, Any]) -> None:
         from sklearn.mixture import GaussianMixture
 
-        params = params_from_config(config, path, "autoencode")
-        if isinstance(params.get("snr"), list):
-            params["snr"] = tuple(params["snr"])
-        est = cls(**params)
-        net = dict(config["network"])
-        name, n_pix = net.pop("name"), net.pop("n_pix")
-        est.network_config_ = config["network"]
-        est.device_ = resolve_device(est.device)
-        est.module_ = build_model(name, n_pix=n_pix, **net)
-        est.module_.load_state_dict(tensors)
-        est.module_.eval()
-        est.wave_ = np.asarray(config["grid"]["wave"], dtype=np.float64)
-        est.flux_scaler_ = FluxScaler(np.asarray(config["flux_scaler"]["mean"], np.float32),
-                                      float(config["flux_scaler"]["scale"]))
+        super()._restore_sections(config)
+        self.flux_scaler_ = FluxScaler(np.asarray(config["flux_scaler"]["mean"], np.float32),
+                                       float(config["flux_scaler"]["scale"]))
         rms = np.asarray(config["reconstruction"]["rms"], dtype=np.float64)
-        est.recon_rms_ = np.where(rms < 0, np.inf, rms)
+        self.recon_rms_ = np.where(rms < 0, np.inf, rms)
         odd = config["odd"]
-        est.chi2_threshold_ = float(odd["chi2_threshold"])
-        est.density_threshold_ = float(odd["density_threshold"])
-        est.chi2_median_ = float(odd["chi2_median"])
-        est.density_median_ = float(odd["density_median"])
+        self.chi2_threshold_ = float(odd["chi2_threshold"])
+        self.density_threshold_ = float(odd["density_threshold"])
+        self.chi2_median_ = float(odd["chi2_median"])
+        self.density_median_ = float(odd["density_median"])
         dens = odd["density"]
         gm = GaussianMixture(len(dens["weights"]), covariance_type="full")
         gm.weights_ = np.asarray(dens["weights"])
         gm.means_ = np.asarray(dens["means"])
         gm.covariances_ = np.asarray(dens["covariances"])
         gm.precisions_cholesky_ = np.asarray(dens["precisions_cholesky"])
-        est.density_ = gm
-        est.history_ = []
-        return est
+        self.density_ = gm

@@ -9,43 +9,31 @@ features and a domain-confusion loss) against unlabelled target spectra.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from os import PathLike
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from astropy.table import Table
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from starlearn.artifact import write_artifact
 from starlearn.estimators._common import (
-    SavedEstimator,
     as_source,
     check_grid,
-    epoch_callback,
-    fit_checkpoint,
-    fit_novelty,
-    history_csv,
-    make_trainer,
-    novelty_distance,
-    novelty_tensors,
-    params_from_config,
     preprocess_from_config,
     preprocess_to_config,
     read_rows,
-    reset_fitted,
-    restore_novelty,
     split_rows,
     too_few_usable,
 )
-from starlearn.infer.engine import ENGINES
-from starlearn.models import build_model, model_names
+from starlearn.estimators._labels import FLAG_FAR_FROM_TRAINING, FLAG_FEW_GOOD_PIXELS
+from starlearn.estimators._validation import Boolean, Constraint, Integer, OneOf, Real
+from starlearn.estimators.base import NetworkEstimator, TrainingPlan
+from starlearn.models import model_names
 from starlearn.noise import gaussian_noise, sigma_from_ivar, signal_level
 from starlearn.spectra import SpectrumSet
 from starlearn.train.balance import METHODS, balance_classes
-from starlearn.train.trainer import resolve_device
 
 __all__ = [
     "BALANCE",
@@ -55,11 +43,6 @@ __all__ = [
     "edge_normalise",
 ]
 
-FLAG_FAR_FROM_TRAINING = 2
-"""Flag bit: the spectrum's network features are far from those of the training spectra."""
-FLAG_FEW_GOOD_PIXELS = 4
-"""Flag bit: fewer than ``min_usable`` (half by default) of the model's pixels are usable
-(e.g. the window is not covered): the spectrum is not classified (NaN probabilities)."""
 BALANCE = METHODS
 """Class-imbalance treatments (:data:`starlearn.train.balance.METHODS`)."""
 
@@ -127,7 +110,7 @@ class _Probabilities(nn.Module):
         return torch.softmax(self.network.head(features), dim=1), features
 
 
-class Classifier(SavedEstimator):
+class Classifier(NetworkEstimator):
     """Classify spectra (e.g. absorption, emission, double-peak H-alpha profiles).
 
     Parameters
@@ -160,14 +143,11 @@ class Classifier(SavedEstimator):
         Domain-adversarial training against the unlabelled ``target`` given to ``fit``.
     adversarial_weight : float
         Weight of the domain loss (ramped up from 0 during training).
-    epochs, batch_size, lr, weight_decay, optimizer, scheduler, patience, max_time
-        Optimisation (``optimizer`` "adam", "adamw", "rmsprop" or "sgd"; the rate is halved
-        on a validation plateau by default, since a cosine decay ended the learning rate
-        before the double-peak class was learnt on small sets; the epoch with the
-        lowest validation cross-entropy is kept, early stopping after ``patience`` epochs
-        without improvement).
-    valid_fraction : float
-        Share of the training set held out (stratified by class) when ``valid`` is not given.
+{training_parameters}
+        The classifier's scheduler is "plateau" by default (a cosine decay ended the
+        learning rate before the double-peak class was learnt on small sets); the epoch
+        with the lowest validation cross-entropy is kept; the validation split is
+        stratified by class.
     augment_noise : float
         Probability that a training spectrum gets an extra noise realisation drawn from its
         error spectrum.
@@ -176,11 +156,8 @@ class Classifier(SavedEstimator):
         0 after the model's preprocessing) for a spectrum to be classified; below it the
         class is "" and the probabilities NaN, with flag 4 (``FLAG_FEW_GOOD_PIXELS``). 0.5 by
         default; settable after loading and with ``starlearn predict --min-usable``.
-    device, engine : str
-        Torch device ("auto": CUDA when present) and prediction backend (see
-        :func:`starlearn.infer.make_engine`).
-    seed : int
-    progress : bool
+    engine : str
+        Prediction backend (see :func:`starlearn.infer.make_engine`).
 
     Attributes
     ----------
@@ -193,7 +170,18 @@ class Classifier(SavedEstimator):
     history_ : list of dict
     """
 
-    _task = "classify"
+    _task: ClassVar[str] = "classify"
+    _estimator_type = "classifier"  # scikit-learn before 1.6
+    _parameter_constraints: ClassVar[dict[str, list[Constraint | type | None]]] = {
+        "model": [OneOf(lambda: model_names("classify"))],
+        "classes": [list, tuple, None],
+        "balance": [OneOf(BALANCE)],
+        "smote_space": [OneOf(("pca", "pixels"))],
+        "smote_components": [Integer(1)],
+        "adversarial": [Boolean()],
+        "adversarial_weight": [Real(0.0)],
+        "augment_noise": [Real(0.0, 1.0)],
+    }
 
     def __init__(self, model: str = "vgg1d", classes: list[str] | None = None, *,
                  model_config: dict[str, Any] | None = None, preprocess: Any = None,
@@ -232,31 +220,16 @@ class Classifier(SavedEstimator):
         self.seed = seed
         self.progress = progress
 
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "module_")
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import ClassifierTags
 
-    def _validate(self) -> None:
-        if self.model not in model_names("classify"):
-            raise ValueError(f"Classifier: model must be one of {model_names('classify')}, "
-                             f"got {self.model!r}")
-        if self.balance not in BALANCE:
-            raise ValueError(f"Classifier: balance must be one of {BALANCE}, "
-                             f"got {self.balance!r}")
-        if self.smote_space not in ("pca", "pixels"):
-            raise ValueError(f"Classifier: smote_space must be 'pca' or 'pixels', "
-                             f"got {self.smote_space!r}")
-        if self.engine not in ENGINES:
-            raise ValueError(f"Classifier: engine must be one of {ENGINES}, "
-                             f"got {self.engine!r}")
-        for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 1),
-                          ("smote_components", 1)):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"Classifier: {name} must be an integer >= {low}, "
-                                 f"got {value!r}")
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags()
+        return tags
 
     # ------------------------------------------------------------------ data
-    def _network_input(self, spectra: SpectrumSet) -> np.ndarray:
+    def _input_arrays(self, spectra: SpectrumSet) -> np.ndarray:
         """(n, 1, n_pixels) float32: edge-normalised flux, bad pixels 0."""
         good = ~spectra.mask & (spectra.ivar > 0)
         return edge_normalise(spectra.flux.astype(np.float64), good)[:, None, :]
@@ -279,19 +252,22 @@ class Classifier(SavedEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train: SpectrumSet | str | PathLike, valid: Any = None,
-            target: Any = None, *, checkpoint: str | PathLike | None = None) -> Classifier:
+            target: Any = None, *, checkpoint: str | PathLike | None = None,
+            callbacks: Any = None) -> Classifier:
         """Train on labelled ``train`` spectra; returns self.
 
         ``valid``: labelled validation spectra of the training instrument (default: a
         stratified ``valid_fraction`` of ``train``). ``target``: unlabelled spectra of the
         instrument the model will classify (needed for ``adversarial=True``).
         ``checkpoint``: a file where the training state is saved after every epoch; when it
-        exists (same settings and data) the training resumes from it.
+        exists (same settings and data) the training resumes from it. ``callbacks``:
+        training hooks (:mod:`starlearn.train.callbacks`).
         """
-        self._validate()
-        reset_fitted(self)
-        rng = np.random.default_rng(self.seed)
-        torch.manual_seed(self.seed)
+        return self._fit(train, valid, checkpoint=checkpoint, callbacks=callbacks,
+                         target=target)
+
+    def _plan_training(self, train: Any, valid: Any, rng: np.random.Generator, *,
+                       target: Any = None) -> TrainingPlan:
         train_set = read_rows(as_source(train), None)
         if self.adapter is not None:
             train_set = self.adapter.fit_transform(train_set)
@@ -330,7 +306,7 @@ class Classifier(SavedEstimator):
         y_valid = self._class_index(valid_set, "validation")
         valid_set, y_valid = valid_set[y_valid >= 0], y_valid[y_valid >= 0]
         self.class_counts_ = np.bincount(y_train, minlength=len(self.classes_))
-        x_train = self._network_input(train_set)
+        x_train = self._input_arrays(train_set)
         x_train, y_train = balance_classes(x_train, y_train, self.balance,
                                            space=self.smote_space,
                                            components=self.smote_components,
@@ -349,21 +325,13 @@ class Classifier(SavedEstimator):
                                  "spectra (fit(train, target=...))")
             target_set = self._prepare(read_rows(as_source(target), None), adapt=False)
             check_grid(target_set, self.wave_, "target spectra")
-            target_x = self._network_input(target_set)
+            target_x = self._input_arrays(target_set)
 
-        self.device_ = resolve_device(self.device)
-        config = dict(self.model_config or {})
-        self.network_config_ = {"name": self.model, "n_pix": int(self.wave_.size),
-                                "n_labels": len(self.classes_), **config}
-        self.module_ = build_model(self.model, n_pix=self.wave_.size,
-                                   n_labels=len(self.classes_), **config)
         weight = None
         if self.balance == "weights":
             weight = torch.as_tensor(len(y_train) / (len(self.classes_)
                                                      * np.maximum(self.class_counts_, 1)),
                                      dtype=torch.float32, device=self.device_)
-        trained = (_DomainAdversarial(self.module_, self.module_.n_features)
-                   if self.adversarial else self.module_)
         dev = self.device_
         ce = nn.CrossEntropyLoss(weight=weight)
 
@@ -401,42 +369,37 @@ class Classifier(SavedEstimator):
             confusion = bce(logits.squeeze(1), torch.full_like(domain, 0.5))
             return ce(net.head(f_s), y_s) + d_loss + float(strength) * confusion
 
-        x_valid = self._network_input(valid_set)
+        x_valid = self._input_arrays(valid_set)
         valid_batches = [(torch.as_tensor(x_valid[s:s + 512], device=dev),
                           torch.as_tensor(y_valid[s:s + 512], device=dev))
                          for s in range(0, len(x_valid), 512)]
-        trainer = make_trainer(self, trained)
-        self.history_ = trainer.fit(train_batches, lambda: valid_batches, loss_fn,
-                                    on_epoch=epoch_callback(self),
-                                    checkpoint=fit_checkpoint(self, checkpoint,
-                                                              n_train=len(train_set),
-                                                              wave=train_set.wave, rngs=[rng]))
-        self.module_.eval()
-        proba, features = self._predict_arrays(valid_set)
+        return TrainingPlan(
+            train_batches, valid_batches, loss_fn, n_train=len(train_set),
+            outputs={"n_labels": len(self.classes_)}, network=dict(self.model_config or {}),
+            wrap=(lambda m: _DomainAdversarial(m, m.n_features)) if self.adversarial else None,
+            state={"train": train_set, "valid": valid_set, "y_valid": y_valid})
+
+    def _finish_training(self, plan: TrainingPlan) -> None:
         from starlearn.evaluate.classification import classification_metrics
 
-        self.valid_metrics_ = classification_metrics(y_valid, proba, self.classes_)
-        train_features = self._predict_arrays(train_set[:2000])[1]
-        self.feature_mean_, self.feature_icov_, self.novelty_threshold_ = fit_novelty(
-            train_features, features)
-        return self
+        state = plan.state
+        proba, features = self._predict_arrays(state["valid"])
+        self.valid_metrics_ = classification_metrics(state["y_valid"], proba, self.classes_)
+        self._fit_novelty(self._predict_arrays(state["train"][:2000])[1], features)
 
     # ------------------------------------------------------------------ prediction
-    def _network_batch(self, spectra: SpectrumSet) -> np.ndarray:
-        return self._network_input(self._prepared_inputs(spectra))
-
     def _onnx_spec(self) -> tuple[nn.Module, torch.Tensor, list[str]]:
-        example = torch.randn(4, 1, self.wave_.size, generator=torch.Generator().manual_seed(0))
+        example = self._example_input(1)
         return _Probabilities(self.module_), example, ["proba", "features"]
 
     def _predict_arrays(self, spectra: SpectrumSet) -> tuple[np.ndarray, np.ndarray]:
         engine = self._get_engine(len(spectra))
-        proba, features = engine.run(self._network_input(spectra))
+        proba, features = engine.run(self._input_arrays(spectra))
         return proba, features
 
     def predict_proba(self, spectra: SpectrumSet | str | PathLike) -> np.ndarray:
         """Class probabilities (n_spectra, n_classes), columns in ``classes_`` order."""
-        return self._predict_arrays(self._prepared_inputs(spectra))[0]
+        return self._predict_arrays(self.prepare_inputs(spectra))[0]
 
     def predict(self, spectra: SpectrumSet | str | PathLike) -> Table:
         """The most probable class of each spectrum.
@@ -448,10 +411,9 @@ class Classifier(SavedEstimator):
         4 fewer than ``min_usable`` of the pixels usable, e.g. the window is not covered:
         then class "" and NaN probabilities).
         """
-        spectra = self._prepared_inputs(spectra)
+        spectra = self.prepare_inputs(spectra)
         proba, features = self._predict_arrays(spectra)
-        far = ~(novelty_distance(features, self.feature_mean_, self.feature_icov_)
-                <= self.novelty_threshold_)
+        far = self._far_from_training(features)
         few = too_few_usable(spectra, self.min_usable)
         proba = np.where(few[:, None], np.nan, proba)
         best = np.nan_to_num(proba, nan=-1.0).argmax(axis=1)
@@ -466,54 +428,41 @@ class Classifier(SavedEstimator):
 
     def features(self, spectra: SpectrumSet | str | PathLike) -> np.ndarray:
         """The network's learned features (last hidden layer) of each spectrum."""
-        return self._predict_arrays(self._prepared_inputs(spectra))[1]
+        return self._predict_arrays(self.prepare_inputs(spectra))[1]
 
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | PathLike) -> Path:
-        """Write the artifact folder (config.json, weights.safetensors, metrics, history).
-        The training-only ``adapter`` is recorded but not needed to predict."""
-        check_is_fitted(self)
-        params = self.get_params(deep=False)
-        params["preprocess"] = preprocess_to_config(self.preprocess)
-        params["adapter"] = preprocess_to_config(self.adapter)
-        config = {
-            "class": f"{type(self).__module__.rsplit('.', 1)[0]}.{type(self).__name__}",
-            "task": "classify", "params": params, "network": self.network_config_,
-            "grid": {"wave": self.wave_},
-            "classes": {"names": self.classes_, "counts": self.class_counts_,
-                        "balanced_counts": self.balanced_counts_},
-            "novelty": {"threshold": self.novelty_threshold_},  # arrays: in the tensors
-            "training": {"epochs_run": len(self.history_),
-                         "seconds": self.history_[-1]["seconds"] if self.history_ else 0.0},
-        }
-        return write_artifact(path, config=config,
-                              tensors={**self.module_.state_dict(), **novelty_tensors(self)},
-                              extra={"metrics.json": self.valid_metrics_,
-                                     "history.csv": history_csv(self.history_)})
+    def score(self, spectra: SpectrumSet | str | PathLike) -> float:
+        """Accuracy: the fraction of the spectra of a modelled class (others left out)
+        whose predicted class is theirs; higher is better, as scikit-learn expects."""
+        spectra = read_rows(as_source(spectra), None)
+        truth = self._class_index(spectra, "scored")
+        keep = truth >= 0
+        if not keep.any():
+            raise ValueError(f"Classifier.score: none of the spectra is of the classes "
+                             f"{self.classes_}")
+        predicted = np.asarray(self.predict(spectra[np.flatnonzero(keep)])["class"])
+        return float(np.mean(predicted == np.asarray(self.classes_)[truth[keep]]))
+
+    # ------------------------------------------------------------------ the model folder
+    def _saved_params(self) -> dict[str, Any]:
+        """The training-only ``adapter`` is recorded but not needed to predict."""
+        return {**super()._saved_params(), "adapter": preprocess_to_config(self.adapter)}
 
     @classmethod
-    def _from_artifact(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor],
-                       path: Path) -> Classifier:
-        import json
+    def _params_from_saved(cls, params: dict[str, Any]) -> dict[str, Any]:
+        return {**params, "adapter": preprocess_from_config(params.get("adapter"))}
 
-        params = params_from_config(config, path, "classify")
-        params["adapter"] = preprocess_from_config(params.get("adapter"))
-        est = cls(**params)
-        net = dict(config["network"])
-        name, n_pix, n_labels = net.pop("name"), net.pop("n_pix"), net.pop("n_labels")
-        est.network_config_ = config["network"]
-        est.device_ = resolve_device(est.device)
-        est.module_ = build_model(name, n_pix=n_pix, n_labels=n_labels, **net)
-        est.module_.load_state_dict(restore_novelty(est, config, tensors))
-        est.module_.eval()
-        est.classes_ = list(config["classes"]["names"])
-        est.class_counts_ = np.asarray(config["classes"]["counts"], dtype=np.int64)
-        est.balanced_counts_ = np.asarray(config["classes"]["balanced_counts"], dtype=np.int64)
-        est.wave_ = np.asarray(config["grid"]["wave"], dtype=np.float64)
-        metrics = path / "metrics.json"
-        est.valid_metrics_ = json.loads(metrics.read_text()) if metrics.exists() else {}
-        est.history_ = []
-        return est
+    def _artifact_sections(self) -> dict[str, Any]:
+        return {**super()._artifact_sections(),
+                "classes": {"names": self.classes_, "counts": self.class_counts_,
+                            "balanced_counts": self.balanced_counts_},
+                "novelty": {"threshold": self.novelty_threshold_}}  # arrays: in the tensors
+
+    def _restore_sections(self, config: Mapping[str, Any]) -> None:
+        super()._restore_sections(config)
+        classes = config["classes"]
+        self.classes_ = list(classes["names"])
+        self.class_counts_ = np.asarray(classes["counts"], dtype=np.int64)
+        self.balanced_counts_ = np.asarray(classes["balanced_counts"], dtype=np.int64)
 
 
 def _input_sigma(spectra: SpectrumSet) -> np.ndarray:

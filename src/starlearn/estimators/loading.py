@@ -40,12 +40,12 @@ def _estimator_classes() -> dict[str, type]:
     """The loadable estimator classes by the class paths an artifact may give: the
     estimators of :mod:`starlearn.estimators` (which importing starlearn imports)."""
     from starlearn import estimators
-    from starlearn.estimators._common import SavedEstimator
+    from starlearn.estimators.base import ArtifactEstimator
 
     known: dict[str, type] = {}
     for name in estimators.__all__:
         cls = getattr(estimators, name)
-        if isinstance(cls, type) and issubclass(cls, SavedEstimator):
+        if isinstance(cls, type) and issubclass(cls, ArtifactEstimator):
             known[f"starlearn.estimators.{name}"] = cls
             known[f"{cls.__module__}.{cls.__qualname__}"] = cls
     return known

@@ -2,67 +2,41 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from os import PathLike
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
-from astropy.table import Table
-from sklearn.utils.validation import check_is_fitted
 
-from starlearn.artifact import write_artifact
-from starlearn.estimators._common import (
-    SavedEstimator,
-    calibrate_errors,
-    calibrated_error,
-    epoch_callback,
-    fit_checkpoint,
-    fit_novelty,
-    history_csv,
-    make_trainer,
-    novelty_distance,
-    novelty_tensors,
-    novelty_threshold,
-    params_from_config,
-    prepare_fit_data,
-    preprocess_to_config,
-    read_rows,
-    reset_fitted,
-    restore_novelty,
-    split_rows,
-    too_few_usable,
+from starlearn.estimators._common import prepare_fit_data, read_rows
+from starlearn.estimators._labels import (
+    FLAG_FAR_FROM_TRAINING,
+    FLAG_FEW_GOOD_PIXELS,
+    FLAG_OUTSIDE_RANGE,
+    LabelEstimator,
 )
-from starlearn.infer.engine import ENGINES
-from starlearn.models import build_model
+from starlearn.estimators._validation import Boolean, Constraint, Integer, OneOf, Real
+from starlearn.estimators.base import NetworkEstimator, TrainingPlan
+from starlearn.models import model_names
 from starlearn.noise import measure_snr, redraw_noise
 from starlearn.spectra import SpectrumSet
 from starlearn.train.data import FluxScaler, iterate_batches, to_tensor
 from starlearn.train.losses import masked_gaussian_nll
-from starlearn.train.trainer import resolve_device
 
 __all__ = ["FLAG_FAR_FROM_TRAINING", "FLAG_FEW_GOOD_PIXELS", "FLAG_OUTSIDE_RANGE", "Regressor"]
 
-FLAG_OUTSIDE_RANGE = 1
-"""Flag bit: the predicted label lies outside the range of the training labels."""
-FLAG_FAR_FROM_TRAINING = 2
-"""Flag bit: the spectrum's network features are far from those of the training spectra."""
-FLAG_FEW_GOOD_PIXELS = 4
-"""Flag bit: fewer than ``min_usable`` (half by default) of the model's pixels are usable:
-the spectrum is not predicted (NaN)."""
-
-
-class Regressor(SavedEstimator):
+class Regressor(LabelEstimator, NetworkEstimator):
     """Predict stellar labels (Teff, log g, [Fe/H], abundances) with uncertainties.
 
     Parameters
     ----------
     model : str
         Network name: ``shallow-nn``, ``deep-nn``, ``shallow-cnn``, ``starnet``,
-        ``deep-cnn`` (the StarNet architecture table), or ``cannon`` for The Cannon
-        (quadratic data-driven model, :mod:`starlearn.cannon`) with the same interface.
+        ``deep-cnn`` (the StarNet architecture table; any network registered for the
+        "regress" task). The Cannon is its own estimator with the same interface:
+        :class:`~starlearn.estimators.Cannon`.
     labels : list of str, optional
         Labels to predict; default all labels of the training set. Missing labels (NaN)
         in the training set are allowed: they do not enter the loss.
@@ -71,15 +45,9 @@ class Regressor(SavedEstimator):
     preprocess : Transform, optional
         A fitted-on-train preprocessing step or Pipeline (e.g. resampling to a grid and
         continuum normalisation) applied to every input; saved with the model.
-    epochs, batch_size, lr, weight_decay, optimizer, scheduler, patience, max_time
-        Optimisation (``optimizer`` "adam", "adamw", "rmsprop" or "sgd"; ``scheduler``
-        "cosine" or "plateau"; the best epoch is the one
-        with the lowest mean squared error of the standardised label means on the validation
-        set, and training stops after ``patience`` epochs without a better one; ``max_time``
-        in seconds).
-    valid_fraction : float
-        Share of the training set held out for early stopping when ``fit`` gets no
-        ``valid`` set (at most 5,000 spectra).
+{training_parameters}
+        The best epoch is the one with the lowest mean squared error of the standardised
+        label means on the validation set (at most 5,000 spectra held out).
     calib_fraction : float
         Share of the training set held out for calibrating the errors (at least 200
         spectra, or a quarter of a smaller set; at most 5,000): spectra that chose nothing
@@ -111,15 +79,9 @@ class Regressor(SavedEstimator):
         spectrum's outputs are NaN and flag 4 (``FLAG_FEW_GOOD_PIXELS``) is set, never
         numbers for pixels the model cannot see. 0.5 by default; settable after loading
         (``model.min_usable = 0.3``) and with ``starlearn predict --min-usable``.
-    device : str
-        "auto" (CUDA when present), "cpu", "cuda", ...
     engine : str
         Prediction backend: "torch", "onnx" (ONNX Runtime on the CPU, exported once per
         fitted model) or "auto" (onnx on the CPU when onnxruntime is installed).
-    seed : int
-        Seed of the weights, splits, shuffling and augmentation.
-    progress : bool
-        Show progress bars.
 
     Attributes
     ----------
@@ -140,8 +102,8 @@ class Regressor(SavedEstimator):
     noise_map_ : ndarray (n_terms, n_labels) or None
         How input noise reaches each label, ``log(spread over noise draws x S/N)`` as a
         quadratic in the standardised labels, measured once on the calibration split
-        (16 draws per spectrum) so that prediction needs no noise draws; None for The
-        Cannon (its errors propagate the noise) and with ``mc_samples > 0``.
+        (16 draws per spectrum) so that prediction needs no noise draws; None with
+        ``mc_samples > 0``.
     valid_metrics_ : dict
         Accuracy on the calibration split and the calibration measured on it out of fold
         (each half's z-scores with the calibration fitted on the other half): an honest
@@ -151,6 +113,17 @@ class Regressor(SavedEstimator):
     history_ : list of dict
         Per-epoch losses.
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Constraint | type | None]]] = {
+        "model": [OneOf(lambda: model_names("regress"))],
+        "mask_channel": [Boolean()],
+        "augment_noise": [Real(0.0, 1.0, closed="left")],
+        "augment_mask": [Real(0.0, 1.0, closed="left")],
+        "augment_rv": [Real(0.0)],
+        "mc_samples": [Integer(0)],
+        "epistemic": [OneOf(("none", "mc-dropout"))],
+        "epistemic_samples": [Integer(2)],
+    }
 
     def __init__(self, model: str = "starnet", labels: list[str] | None = None, *,
                  model_config: dict[str, Any] | None = None, preprocess: Any = None,
@@ -194,43 +167,22 @@ class Regressor(SavedEstimator):
 
     # ------------------------------------------------------------------ checks
     def _validate(self) -> None:
-        from starlearn.models import model_names
+        if self.model == "cannon":
+            raise ValueError("Regressor: The Cannon is its own estimator: use "
+                             "starlearn.estimators.Cannon(labels) (the command line's "
+                             "--model cannon builds it)")
+        super()._validate()
 
-        allowed = [*model_names("regress"), "cannon"]
-        if self.model not in allowed:
-            raise ValueError(f"Regressor: model must be one of {allowed}, got {self.model!r}")
-        for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 1),
-                          ("mc_samples", 0), ("epistemic_samples", 2)):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"Regressor: {name} must be an integer >= {low}, got {value!r}")
-        for name in ("valid_fraction", "augment_noise", "augment_mask"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"Regressor: {name} must be in [0, 1), got {value!r}")
-        if not 0.0 < self.calib_fraction < 0.5:
-            raise ValueError(f"Regressor: calib_fraction must be in (0, 0.5), got "
-                             f"{self.calib_fraction!r}")
-        if self.epistemic not in ("none", "mc-dropout"):
-            raise ValueError(f"Regressor: epistemic must be 'none' or 'mc-dropout', got "
-                             f"{self.epistemic!r}")
-        if self.epistemic == "mc-dropout" and (
-                self.model == "cannon"
-                or not float((self.model_config or {}).get("dropout", 0.0)) > 0):
+    def _check_params(self) -> None:
+        if self.epistemic == "mc-dropout" and not float(
+                (self.model_config or {}).get("dropout", 0.0)) > 0:
             raise ValueError("Regressor: epistemic='mc-dropout' needs a network with dropout: "
                              "model_config={'dropout': 0.1} (or more)")
-        if self.engine not in ENGINES:
-            raise ValueError(f"Regressor: engine must be one of {ENGINES}, got {self.engine!r}")
-        if not self.lr > 0:
-            raise ValueError(f"Regressor: lr must be > 0, got {self.lr!r}")
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "module_") or hasattr(self, "cannon_")
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train: SpectrumSet | str | PathLike | Any,
             valid: SpectrumSet | str | PathLike | Any = None, *,
-            checkpoint: str | PathLike | None = None) -> Regressor:
+            checkpoint: str | PathLike | None = None, callbacks: Any = None) -> Regressor:
         """Train on ``train`` (SpectrumSet, data-set path or open data set); returns self.
 
         Without ``valid``, ``valid_fraction`` of ``train`` (a seeded random choice) is held
@@ -238,86 +190,43 @@ class Regressor(SavedEstimator):
         calibrating the errors (it chooses nothing else). ``checkpoint``: a file where the
         training state is saved after every epoch; when it exists (same settings and data)
         the training resumes from it (see :mod:`starlearn.train.checkpoint`).
+        ``callbacks``: training hooks (:mod:`starlearn.train.callbacks`).
         """
-        self._validate()
-        reset_fitted(self)
-        rng = np.random.default_rng(self.seed)
-        torch.manual_seed(self.seed)
-        data = prepare_fit_data("Regressor", train, valid, preprocess=self.preprocess,
-                                valid_fraction=self.valid_fraction, rng=rng)
-        source, train_rows, valid_set = data.source, data.train_rows, data.valid
-        pool = np.arange(len(source)) if train_rows is None else train_rows
-        # at least 200 calibration spectra where the set allows (a quarter of it at most)
-        fraction = max(self.calib_fraction, min(200, pool.size // 4) / max(pool.size, 1))
-        rest, calib_part = split_rows(pool.size, fraction, rng)
-        train_rows, calib_rows = pool[rest], pool[calib_part]
-        names = list(self.labels) if self.labels else list(source.label_names)
-        missing = [n for n in names if n not in source.label_names]
-        if not names or missing:
-            raise ValueError(f"Regressor.fit: labels {missing or names} not in the training "
-                             f"set (it has {source.label_names})")
-        label_idx = [source.label_names.index(n) for n in names]
-        all_labels = (source.labels if isinstance(source, SpectrumSet)
-                      else source.labels())[:, label_idx].astype(np.float64)
-        train_labels = all_labels[train_rows]
-        present = np.isfinite(train_labels)
-        if not present.any(axis=0).all():
-            empty = [n for n, p in zip(names, present.any(axis=0), strict=True) if not p]
-            raise ValueError(f"Regressor.fit: no training spectrum has labels {empty}")
-        self.label_names_ = names
-        self.wave_ = data.wave
-        self.label_mean_ = np.nanmean(train_labels, axis=0)
-        std = np.nanstd(train_labels, axis=0)
-        self.label_std_ = np.where(std > 0, std, 1.0)
-        self.label_min_ = np.nanmin(train_labels, axis=0)
-        self.label_max_ = np.nanmax(train_labels, axis=0)
+        return self._fit(train, valid, checkpoint=checkpoint, callbacks=callbacks)
+
+    def _plan_training(self, train: Any, valid: Any, rng: np.random.Generator,
+                       **data: Any) -> TrainingPlan:
+        fit_data = prepare_fit_data("Regressor", train, valid, preprocess=self.preprocess,
+                                    valid_fraction=self.valid_fraction, rng=rng)
+        source, valid_set = fit_data.source, fit_data.valid
+        pool = np.arange(len(source)) if fit_data.train_rows is None else fit_data.train_rows
+        train_rows, calib_rows = self._calibration_split(pool, rng)
+        self.wave_ = fit_data.wave
+        label_idx = self._fit_labels(source, train_rows)
         calib_set = read_rows(source, calib_rows)
-        if self.model == "cannon":
-            self._fit_cannon(read_rows(source, train_rows), label_idx, calib_set)
-            return self
-        pool = train_rows  # the rows the network trains on
-        scaler_rows = np.sort(rng.choice(pool, min(2000, pool.size), replace=False))
+        scaler_rows = np.sort(rng.choice(train_rows, min(2000, train_rows.size), replace=False))
         self.flux_scaler_ = FluxScaler.fit(read_rows(source, scaler_rows), seed=self.seed)
-        self.device_ = resolve_device(self.device)
-        config = {**(self.model_config or {}), "in_channels": 2 if self.mask_channel else 1}
-        self.network_config_ = {"name": self.model, "n_pix": int(self.wave_.size),
-                                "n_labels": len(names), **config}
-        self.module_ = build_model(self.model, n_pix=self.wave_.size, n_labels=len(names),
-                                   **config)
-        self._label_idx = label_idx
-        trainer = make_trainer(self, self.module_)
 
         def train_batches(epoch: int):
             for batch in iterate_batches(source, batch_size=self.batch_size, shuffle=True,
                                          rng=rng, rows=train_rows):
                 yield self._batch(batch, label_idx, rng, augment=True)
 
-        valid_tensors = [self._batch(b, [valid_set.label_names.index(n) for n in names],
-                                     rng, augment=False)
+        valid_idx = [valid_set.label_names.index(n) for n in self.label_names_]
+        valid_batches = [self._batch(b, valid_idx, rng, augment=False)
                          for b in iterate_batches(valid_set, batch_size=256, shuffle=False)]
-        self.history_ = trainer.fit(train_batches, lambda: valid_tensors, _nll,
-                                    valid_fn=_nll_and_mse, on_epoch=epoch_callback(self),
-                                    checkpoint=fit_checkpoint(self, checkpoint, n_train=pool.size,
-                                                              wave=self.wave_, rngs=[rng]))
-        del self._label_idx
-        sample = rng.choice(pool, size=min(2000, pool.size), replace=False)
-        self._calibrate(calib_set, read_rows(source, np.sort(sample)))
-        return self
+        return TrainingPlan(
+            train_batches, valid_batches, _nll, n_train=train_rows.size,
+            outputs={"n_labels": len(self.label_names_)},
+            network={**(self.model_config or {}), "in_channels": 2 if self.mask_channel else 1},
+            valid_fn=_nll_and_mse,
+            state={"source": source, "train_rows": train_rows, "calib": calib_set, "rng": rng})
 
-    def _fit_cannon(self, train: SpectrumSet, label_idx: list[int],
-                    calib: SpectrumSet) -> None:
-        from starlearn.cannon import CannonModel, complete_rows
-
-        rows = complete_rows(train, label_idx)
-        if rows.size < 2 * len(label_idx) ** 2:
-            raise ValueError(f"Regressor(model='cannon'): only {rows.size} training spectra "
-                             "have all labels; The Cannon needs complete labels")
-        self.cannon_ = CannonModel().fit(train.flux[rows], train.ivar[rows],
-                                         train.labels[np.ix_(rows, label_idx)])
-        self.network_config_ = {"name": "cannon", "n_pix": int(self.wave_.size),
-                                "n_labels": len(label_idx)}
-        self.history_ = []
-        self._calibrate(calib)
+    def _finish_training(self, plan: TrainingPlan) -> None:
+        state = plan.state
+        pool = state["train_rows"]
+        sample = state["rng"].choice(pool, size=min(2000, pool.size), replace=False)
+        self._calibrate(state["calib"], read_rows(state["source"], np.sort(sample)))
 
     def _batch(self, spectra: SpectrumSet, label_idx: list[int], rng: np.random.Generator,
                augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -349,67 +258,16 @@ class Regressor(SavedEstimator):
                         mask[i, k:] = True
         return flux, mask
 
-    def _calibrate(self, calib: SpectrumSet, train: SpectrumSet | None = None) -> None:
-        """Fit the error calibration on ``calib`` (spectra that chose nothing else) and the
-        novelty check on ``train`` (a sample of training spectra) and ``calib``; measure the
-        calibration out of fold (each half with the calibration of the other)."""
-        names = self.label_names_
-        idx = [calib.label_names.index(n) for n in names]
-        self.noise_map_ = None
-        if hasattr(self, "module_") and int(self.mc_samples) == 0:
-            # how input noise reaches each label, as a smooth function of the labels: the
-            # spread over noise draws on the calibration spectra (here, once, not at each
-            # prediction) times their S/N, fitted as exp(quadratic) in the predicted labels
-            draws = self._predict_arrays(calib, mc_override=_MAP_DRAWS)
-            self.noise_map_ = _fit_noise_map(
-                (draws["mean"] - self.label_mean_) / self.label_std_,
-                draws["err_noise"] / draws["inv_snr"][:, None])
-        pred = self._predict_arrays(calib)
-        true = calib.labels[:, idx].astype(np.float64)
-        self._set_calibration(calibrate_errors(true, pred["mean"], pred["err_stat"],
-                                               pred["noise"]))
-        if pred["features"] is not None and train is not None:
-            # feature distribution of (a sample of) the training spectra, shrunk covariance
-            self.feature_mean_, self.feature_icov_, _ = fit_novelty(
-                self._predict_arrays(train, mc=False)["features"], pred["features"])
-        self.novelty_threshold_ = novelty_threshold(self._novelty(pred))
-        from starlearn.evaluate.metrics import calibration, regression_metrics
-
-        self.valid_metrics_ = {
-            "metrics": regression_metrics(true, pred["mean"], names),
-            "calibration": calibration(true, pred["mean"], _out_of_fold_errors(
-                true, pred["mean"], pred["err_stat"], pred["noise"], self.seed), names),
-            "calibration_note": ("held out: the calibration split chose neither the weights "
-                                 "nor the best epoch; each half's z-scores use the error "
-                                 "calibration fitted on the other half")}
-
-    def _noise_term(self, mean: np.ndarray, inv_snr: np.ndarray) -> np.ndarray:
-        """(n, n_labels) first-order noise error at unit scale: 1/(S/N) times the noise
-        sensitivity map at the predicted labels (1/(S/N) alone without a map)."""
-        q = np.asarray(inv_snr, dtype=np.float64)[:, None]
-        noise_map = getattr(self, "noise_map_", None)
-        if noise_map is None:
-            return np.broadcast_to(q, mean.shape).copy()
-        from starlearn.cannon import design_matrix
-
-        x = np.clip((mean - self.label_mean_) / self.label_std_, -4.0, 4.0)
-        return q * np.exp(design_matrix(x) @ np.asarray(noise_map))
-
-    def _set_calibration(self, calibration: dict[str, np.ndarray]) -> None:
-        self.error_scale_ = calibration["scale"]
-        self.noise_scale_ = calibration["noise_scale"]
-        self.scatter_ = calibration["scatter"]
-
-    def _total_error(self, err_stat: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        return calibrated_error({"scale": self.error_scale_, "noise_scale": self.noise_scale_,
-                                 "scatter": self.scatter_}, err_stat, noise)
-
-    def _novelty(self, pred: dict[str, Any]) -> np.ndarray:
-        """How far each spectrum is from the training data: the Mahalanobis distance of
-        the network's last hidden layer, or The Cannon's reduced chi-square."""
-        if pred["features"] is None:
-            return pred["chi2"]
-        return novelty_distance(pred["features"], self.feature_mean_, self.feature_icov_)
+    def _noise_map_on(self, calib: SpectrumSet) -> np.ndarray | None:
+        """How input noise reaches each label, as a smooth function of the labels: the
+        spread over noise draws on the calibration spectra (here, once, not at each
+        prediction) times their S/N, fitted as exp(quadratic) in the predicted labels
+        (None with ``mc_samples > 0``: the draws are made at prediction)."""
+        if int(self.mc_samples) > 0:
+            return None
+        draws = self._predict_arrays(calib, mc_override=_MAP_DRAWS)
+        return _fit_noise_map((draws["mean"] - self.label_mean_) / self.label_std_,
+                              draws["err_noise"] / draws["inv_snr"][:, None])
 
     # ------------------------------------------------------------------ prediction
     def _network_input(self, flux: np.ndarray, mask: np.ndarray,
@@ -418,26 +276,17 @@ class Regressor(SavedEstimator):
         x, bad = self.flux_scaler_.transform(flux, mask, ivar)
         return np.stack([x, bad.astype(np.float32)] if self.mask_channel else [x], axis=1)
 
-    def _network_batch(self, spectra: SpectrumSet) -> np.ndarray:
-        spectra = self._prepared_inputs(spectra)
+    def _input_arrays(self, spectra: SpectrumSet) -> np.ndarray:
         return self._network_input(spectra.flux, spectra.mask, spectra.ivar)
 
     def _onnx_spec(self) -> tuple[torch.nn.Module, torch.Tensor, list[str]]:
-        n_in = 2 if self.mask_channel else 1
-        example = torch.randn(4, n_in, self.wave_.size,
-                              generator=torch.Generator().manual_seed(0))
+        example = self._example_input(2 if self.mask_channel else 1)
         return _LabelOutputs(self.module_), example, ["mean", "log_var", "features"]
 
     def _predict_arrays(self, spectra: SpectrumSet, batch_size: int = 256,
                         mc: bool = True, mc_override: int | None = None) -> dict[str, Any]:
         snr = measure_snr(spectra, step=4)  # every 4th pixel: as good a median, 4x faster
         inv_snr = np.divide(1.0, snr, out=np.full(snr.shape, np.nan), where=snr > 0)
-        if hasattr(self, "cannon_"):
-            out = self.cannon_.infer(spectra.flux, spectra.ivar)
-            zeros = np.zeros_like(out["errors"])
-            return {"mean": out["labels"], "err_model": zeros, "err_noise": out["errors"],
-                    "err_stat": out["errors"], "features": None, "chi2": out["chi2"],
-                    "inv_snr": inv_snr, "noise": self._noise_term(out["labels"], inv_snr)}
         rng = np.random.default_rng(self.seed + 1)
         k = (int(self.mc_samples) if mc else 0) if mc_override is None else int(mc_override)
         engine = self._get_engine(work=len(spectra) * (k + 1))
@@ -495,112 +344,26 @@ class Regressor(SavedEstimator):
             torch.random.set_rng_state(generator)
         return np.concatenate(out)
 
-    def predict(self, spectra: SpectrumSet | str | PathLike) -> Table:
-        """Labels with errors and flags for each spectrum.
-
-        Returns
-        -------
-        astropy Table: ``id``; per label ``<label>`` (mean), ``<label>_err`` (total error:
-        the network's predicted sigma, plus the propagated error spectrum and the MC-dropout
-        spread where asked, calibrated with a scale, a noise term in 1/(S/N) and an
-        intrinsic scatter in quadrature),
-        ``<label>_flag`` (bits: 1 outside the training range, 2 far from the training
-        data, 4 fewer than ``min_usable`` of the pixels usable: then the label and its
-        error are NaN); ``flags`` (OR of all).
-
-        Raises
-        ------
-        ValueError
-            When the spectra are on another wavelength grid than the model's.
-        """
-        spectra = self._prepared_inputs(spectra)
-        pred = self._predict_arrays(spectra)
-        err = self._total_error(pred["err_stat"], pred["noise"])
-        far = ~(self._novelty(pred) <= self.novelty_threshold_)
-        few = too_few_usable(spectra, self.min_usable)
-        table = Table({"id": np.asarray(spectra.ids, dtype=str)})
-        overall = np.zeros(len(spectra), dtype=np.int32)
-        for j, name in enumerate(self.label_names_):
-            value = pred["mean"][:, j]
-            flag = np.where((value < self.label_min_[j]) | (value > self.label_max_[j]),
-                            FLAG_OUTSIDE_RANGE, 0)
-            flag = flag | np.where(far, FLAG_FAR_FROM_TRAINING, 0) | np.where(
-                few, FLAG_FEW_GOOD_PIXELS, 0)
-            table[name] = np.where(few, np.nan, value).astype(np.float32)
-            table[f"{name}_err"] = np.where(few, np.nan, err[:, j]).astype(np.float32)
-            table[f"{name}_flag"] = flag.astype(np.int32)
-            overall |= flag.astype(np.int32)
-        table["flags"] = overall
-        return table
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | PathLike) -> Path:
-        """Write the artifact folder (config.json, weights.safetensors, metrics, history)."""
-        check_is_fitted(self)
-        params = self.get_params(deep=False)
-        params["preprocess"] = preprocess_to_config(self.preprocess)
-        config = {
-            "class": f"{type(self).__module__.rsplit('.', 1)[0]}.{type(self).__name__}",
-            "task": "regress", "params": params, "network": self.network_config_,
-            "grid": {"wave": self.wave_},
-            "labels": {"names": self.label_names_, "mean": self.label_mean_,
-                       "std": self.label_std_, "min": self.label_min_,
-                       "max": self.label_max_, "scatter": self.scatter_,
-                       "error_scale": self.error_scale_, "noise_scale": self.noise_scale_,
-                       "noise_map": getattr(self, "noise_map_", None)},
-            "flux_scaler": ({"mean": self.flux_scaler_.mean, "scale": self.flux_scaler_.scale}
-                            if hasattr(self, "flux_scaler_") else None),
-            "novelty": {"threshold": self.novelty_threshold_},  # arrays: in the tensors
-            "training": {"epochs_run": len(self.history_),
-                         "best_valid_loss": min((h["valid_loss"] for h in self.history_),
-                                                default=None),
-                         "seconds": self.history_[-1]["seconds"] if self.history_ else 0.0},
-        }
-        tensors = (self.module_.state_dict() if hasattr(self, "module_") else
-                   {k: torch.as_tensor(v) for k, v in self.cannon_.state().items()})
-        tensors = {**tensors, **novelty_tensors(self)}
-        return write_artifact(path, config=config, tensors=tensors,
-                              extra={"metrics.json": self.valid_metrics_,
-                                     "history.csv": history_csv(self.history_)})
+    # ------------------------------------------------------------------ the model folder
+    def _artifact_sections(self) -> dict[str, Any]:
+        return {**super()._artifact_sections(),
+                "flux_scaler": {"mean": self.flux_scaler_.mean,
+                                "scale": self.flux_scaler_.scale}}
 
     @classmethod
-    def _from_artifact(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor],
-                       path: Path) -> Regressor:
-        params = params_from_config(config, path, "regress")
-        est = cls(**params)
-        net = dict(config["network"])
-        name, n_pix, n_labels = net.pop("name"), net.pop("n_pix"), net.pop("n_labels")
-        est.network_config_ = config["network"]
-        est.device_ = resolve_device(est.device)
-        tensors = restore_novelty(est, config, tensors)
-        if name == "cannon":
-            from starlearn.cannon import CannonModel
+    def _from_artifact(cls, config: Mapping[str, Any], tensors: dict[str, torch.Tensor],
+                       path: Path) -> Any:
+        if config["network"].get("name") == "cannon":  # saved by Regressor(model="cannon")
+            from starlearn.estimators.cannon import Cannon
 
-            est.cannon_ = CannonModel.from_state({k: v.numpy() for k, v in tensors.items()})
-        else:
-            est.module_ = build_model(name, n_pix=n_pix, n_labels=n_labels, **net)
-            est.module_.load_state_dict(tensors)
-            est.module_.eval()
-        labels = config["labels"]
-        est.label_names_ = list(labels["names"])
-        for key in ("mean", "std", "min", "max", "scatter", "error_scale"):
-            attr = {"scatter": "scatter_", "error_scale": "error_scale_"}.get(
-                key, f"label_{key}_")
-            setattr(est, attr, np.asarray(labels[key], dtype=np.float64))
-        # artifacts before the S/N term: none (their errors stay as they were calibrated)
-        n = len(est.scatter_)
-        est.noise_scale_ = np.asarray(labels.get("noise_scale", np.zeros(n)), np.float64)
-        noise_map = labels.get("noise_map")
-        est.noise_map_ = None if noise_map is None else np.asarray(noise_map, np.float64)
-        est.wave_ = np.asarray(config["grid"]["wave"], dtype=np.float64)
-        scaler = config.get("flux_scaler")
-        if scaler is not None:
-            est.flux_scaler_ = FluxScaler(np.asarray(scaler["mean"], np.float32),
-                                          float(scaler["scale"]))
-        metrics = path / "metrics.json"
-        est.valid_metrics_ = json.loads(metrics.read_text()) if metrics.exists() else {}
-        est.history_ = []
-        return est
+            return Cannon._from_artifact(config, tensors, path)
+        return super()._from_artifact(config, tensors, path)
+
+    def _restore_sections(self, config: Mapping[str, Any]) -> None:
+        super()._restore_sections(config)
+        scaler = config["flux_scaler"]
+        self.flux_scaler_ = FluxScaler(np.asarray(scaler["mean"], np.float32),
+                                       float(scaler["scale"]))
 
 
 class _LabelOutputs(torch.nn.Module):
@@ -684,20 +447,3 @@ def _fit_noise_map(x: np.ndarray, sensitivity: np.ndarray) -> np.ndarray | None:
     v = design_matrix(np.clip(x[ok], -4.0, 4.0))
     a = v.T @ v + 1e-3 * len(v) * np.eye(v.shape[1])
     return np.linalg.solve(a, v.T @ np.log(sensitivity[ok]))
-
-
-def _out_of_fold_errors(true: np.ndarray, pred: np.ndarray, err_stat: np.ndarray,
-                        inv_snr: np.ndarray, seed: int) -> np.ndarray:
-    """Calibrated errors of each half of a set with the calibration fitted on the other
-    half (two-fold cross-fitting): z-scores from them measure the calibration honestly."""
-    n = len(true)
-    out = np.full(err_stat.shape, np.nan)
-    if n < 10:
-        return out
-    order = np.random.default_rng([seed, 7]).permutation(n)
-    halves = (order[: n // 2], order[n // 2:])
-    for fit_on, apply_to in (halves, halves[::-1]):
-        calibration = calibrate_errors(true[fit_on], pred[fit_on], err_stat[fit_on],
-                                       inv_snr[fit_on])  # noise terms (n, n_labels)
-        out[apply_to] = calibrated_error(calibration, err_stat[apply_to], inv_snr[apply_to])
-    return out

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from starlearn.spectra import SpectrumSet
-from starlearn.train.data import iterate_batches, to_tensor
+from starlearn.train.data import iterate_batches
 
 __all__ = ["saliency"]
 
@@ -19,7 +19,9 @@ def saliency(regressor: Any, spectra: SpectrumSet, *, batch_size: int = 64) -> n
     Parameters
     ----------
     regressor : fitted starlearn Regressor (a network, not The Cannon)
-    spectra : SpectrumSet on the model's grid (after its preprocessing)
+    spectra : SpectrumSet (or data-set path) as ``predict`` takes them: the model's own
+        input builder (:meth:`~starlearn.estimators.base.NetworkEstimator.network_input`)
+        prepares them
 
     Returns
     -------
@@ -30,19 +32,18 @@ def saliency(regressor: Any, spectra: SpectrumSet, *, batch_size: int = 64) -> n
     if not hasattr(regressor, "module_"):
         raise ValueError("saliency needs a neural-network regressor (The Cannon has no "
                          "input gradients here; look at its theta coefficients instead)")
-    if regressor.preprocess is not None:
-        spectra = regressor.preprocess.transform(spectra)
+    spectra = regressor.prepare_inputs(spectra)
     module = regressor.module_.eval()
     device = next(module.parameters()).device
-    scaler = regressor.flux_scaler_
+    scale = regressor.flux_scaler_.scale  # network input units per flux unit: 1 / scale
     total = np.zeros((len(regressor.label_names_), spectra.n_pix))
     for batch in iterate_batches(spectra, batch_size=batch_size, shuffle=False):
-        x, bad = scaler.transform(batch.flux, batch.mask, batch.ivar)
-        x = to_tensor(x, bad if regressor.mask_channel else None, device)
+        x = torch.as_tensor(regressor.network_input(batch, prepared=True), device=device)
+        bad = ~regressor.flux_scaler_.usable(batch.mask, batch.ivar)
         x.requires_grad_(True)
         mean, _ = module(x)
         for j in range(mean.shape[1]):
             (grad,) = torch.autograd.grad(mean[:, j].sum(), x, retain_graph=True)
-            g = grad[:, 0].abs().cpu().numpy() * regressor.label_std_[j] / scaler.scale
+            g = grad[:, 0].abs().cpu().numpy() * regressor.label_std_[j] / scale
             total[j] += np.where(bad, 0.0, g).sum(axis=0)
     return total / max(len(spectra), 1)

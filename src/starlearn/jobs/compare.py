@@ -18,9 +18,9 @@ def compare_models(models: list[str], train: Any, test: Any, *,
     """
     import time
 
-    from starlearn.estimators import Regressor
     from starlearn.estimators._common import as_source, read_rows
     from starlearn.evaluate.regression import evaluate_regressor
+    from starlearn.jobs.training import label_estimator
 
     test_set = read_rows(as_source(test), None)
     results: dict[str, dict[str, Any]] = {}
@@ -28,7 +28,7 @@ def compare_models(models: list[str], train: Any, test: Any, *,
         settings = dict(options or {})
         if epochs is not None:
             settings["epochs"] = epochs
-        estimator = Regressor(name, labels, seed=seed, progress=progress, **settings)
+        estimator = label_estimator(name, labels, seed=seed, progress=progress, **settings)
         start = time.perf_counter()
         estimator.fit(train)
         train_seconds = time.perf_counter() - start

@@ -26,10 +26,10 @@ def run_demo(output: str | Path, *, quick: bool = False, seed: int = 0, progress
     the full run takes a few minutes.
     """
     from starlearn import synth
-    from starlearn.estimators import Regressor
     from starlearn.evaluate.plots import plot_saliency, plot_spectrum_panels
     from starlearn.evaluate.regression import evaluate_regressor, format_table
     from starlearn.evaluate.saliency import saliency
+    from starlearn.jobs.training import label_estimator
 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -49,13 +49,13 @@ def run_demo(output: str | Path, *, quick: bool = False, seed: int = 0, progress
 
     echo(f"2/4 training starnet ({n_train} spectra, up to {train_time:.0f} s) ...")
     results: dict[str, dict[str, Any]] = {}
-    models: dict[str, Regressor] = {}
+    models: dict[str, Any] = {}
     for name, kwargs in (("starnet", {"max_time": train_time, "epochs": 200}),
                          ("cannon", {})):
         if name == "cannon":
             echo("3/4 training The Cannon (quadratic, same spectra) ...")
         t0 = time.perf_counter()
-        estimator = Regressor(name, LABELS, seed=seed, progress=progress, **kwargs)
+        estimator = label_estimator(name, LABELS, seed=seed, progress=progress, **kwargs)
         estimator.fit(train)
         seconds = time.perf_counter() - t0
         estimator.save(out / f"model-{name}")

@@ -508,15 +508,14 @@ def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
         estimator = estimator_from_params(task, params, base=base)
         scores: list[float] = []
 
-        def on_epoch(epoch: int, row: dict[str, float]) -> None:
+        def report(epoch: int, row: dict[str, float]) -> None:
             value = _score(task, [row])[0]
             scores.append(value)
             trial.report(value, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
-        estimator._epoch_callback = on_epoch
-        estimator.fit(data, valid, **dict(fit_kwargs or {}))
+        estimator.fit(data, valid, callbacks=[report], **dict(fit_kwargs or {}))
         best = min(_score(task, estimator.history_))
         trial.set_user_attr("epochs", len(estimator.history_))
         return best

@@ -1,10 +1,11 @@
 """The training job: fit with a per-epoch checkpoint, save the model folder whole (with its
 ONNX export), drop the checkpoint — what ``starlearn train`` and the search's final
-retraining do, for Python users alike.
+retraining do, for Python users alike::
 
->>> from starlearn.estimators import Regressor
->>> from starlearn.jobs import train_and_save
->>> train_and_save(Regressor("starnet"), "model", "train.h5")  # doctest: +SKIP
+    from starlearn.estimators import Regressor
+    from starlearn.jobs import train_and_save
+
+    train_and_save(Regressor("starnet"), "model", "train.h5")   # model/ + model/model.onnx
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlearn._lock import output_lock
 
 __all__ = ["JOB_SETTINGS", "JOB_USES", "TASK_ESTIMATORS", "build_classifier", "build_estimator",
            "check_settings", "checkpoint_path", "estimator_class", "estimator_parameters",
+           "label_estimator",
            "save_model", "train_and_save"]
 
 
@@ -175,11 +177,25 @@ def build_estimator(task: str, model: str | None = None, *,
     preprocess = Resample(grid=grid) if grid else None
     if task == "regress":
         labels = _names(settings.pop("labels", None), "labels")
-        return cls(model, labels, preprocess=preprocess, **settings)
+        return label_estimator(model, labels, preprocess=preprocess, **settings)
     latent = int(settings.pop("latent", 32 if model == "dense-ae" else 16))
     if settings.get("snr") is not None and not settings.get("denoise"):
         raise ValueError("snr (--snr) is the noise added for denoising; add --denoise")
     return cls(model, latent, preprocess=preprocess, **settings)
+
+
+def label_estimator(model: str, labels: list[str] | None = None, **settings: Any) -> Any:
+    """The label estimator of ``model``: :class:`~starlearn.estimators.Cannon` for
+    "cannon" (the network-only settings, such as ``epochs``, do not apply to it and are
+    left out), else a :class:`~starlearn.estimators.Regressor` with that network."""
+    import inspect
+
+    from starlearn.estimators import Cannon, Regressor
+
+    if model == "cannon":
+        own = set(inspect.signature(Cannon).parameters)
+        return Cannon(labels, **{k: v for k, v in settings.items() if k in own})
+    return Regressor(model, labels, **settings)
 
 
 def build_classifier(model: str, train: Any, target: Any = None, *,

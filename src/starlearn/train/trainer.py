@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from starlearn.train.callbacks import Callback
 from starlearn.train.checkpoint import Checkpoint, TrainingState
 
 __all__ = ["OPTIMIZERS", "Trainer", "TrainerConfig", "make_optimizer", "resolve_device"]
@@ -88,7 +89,7 @@ class Trainer:
             score_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
             valid_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, torch.Tensor]]
             | None = None,
-            on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+            callbacks: Sequence[Callback] | None = None,
             checkpoint: Checkpoint | None = None,
             ) -> list[dict[str, float]]:
         """Train; returns the history (one dict per epoch: epoch, train_loss, valid_loss,
@@ -97,9 +98,10 @@ class Trainer:
         is better; it also drives the plateau schedule), else by the validation loss.
         ``valid_fn(module, batch) -> (loss, score)`` computes both from one forward pass
         (it replaces ``loss_fn`` and ``score_fn`` on the validation batches).
-        ``on_epoch(epoch, row)`` is called after every epoch with its history row (a
-        hyper-parameter search reports to its pruner there; an exception it raises stops
-        training and propagates). With a ``checkpoint`` the state is saved after every
+        ``callbacks`` (:mod:`starlearn.train.callbacks`) see the start, every epoch's
+        history row and the end: one that returns True from ``on_epoch_end`` stops the
+        training after that epoch; an exception one raises (a hyper-parameter search's
+        pruner) stops it and propagates. With a ``checkpoint`` the state is saved after every
         epoch, and a training whose checkpoint exists continues from it (see
         :mod:`starlearn.train.checkpoint`)."""
         cfg = self.config
@@ -127,6 +129,9 @@ class Trainer:
                                               and before > cfg.max_time):
                 first = cfg.epochs  # it had stopped; only the saving was left
         start = time.perf_counter() - before
+        hooks = list(callbacks or ())
+        for hook in hooks:
+            hook.on_train_begin(self)
         bar = tqdm(total=cfg.epochs, initial=min(first, cfg.epochs), disable=not cfg.progress,
                    unit="epoch", desc="train")
         for epoch in range(first, cfg.epochs):
@@ -157,8 +162,7 @@ class Trainer:
                 sched.step(score) if cfg.scheduler == "plateau" else sched.step()
             elapsed = time.perf_counter() - start
             history.append({**row, "lr": lr, "seconds": elapsed})
-            if on_epoch is not None:
-                on_epoch(epoch, history[-1])
+            stop = [hook.on_epoch_end(epoch, history[-1]) for hook in hooks]
             bar.update(1)
             bar.set_postfix(train=f"{row['train_loss']:.3f}", valid=f"{valid:.3f}")
             # an improvement: 0.1 % of a score (MSE-like, > 0), 1e-4 of a loss (NLL, any sign)
@@ -171,7 +175,7 @@ class Trainer:
             if checkpoint is not None:
                 checkpoint.save(model, opt, sched, TrainingState(
                     epoch + 1, best, since_best, history, elapsed, best_state))
-            if since_best >= cfg.patience:
+            if since_best >= cfg.patience or any(stop):
                 break
             if cfg.max_time is not None and elapsed > cfg.max_time:
                 break
@@ -179,6 +183,8 @@ class Trainer:
         if best_state is not None:
             model.load_state_dict(best_state)
         model.eval()
+        for hook in hooks:
+            hook.on_train_end(history)
         return history
 
     @torch.no_grad()
