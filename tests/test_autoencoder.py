@@ -137,3 +137,21 @@ def test_contract_and_errors(clean):
         plain.denoise(train)
     assert plain.encode(train[:5]).shape == (5, 4)
     assert plain.decode(plain.encode(train[:5])).shape == (5, train.n_pix)
+
+
+@pytest.mark.parametrize("model", ["dense-ae", "conv-ae"])
+def test_the_onnx_export_runs_alone_and_matches_torch(model, clean, tmp_path):
+    """model.onnx of an autoencoder: scaled input -> (reconstruction, latent), any batch
+    size, equal to encode/reconstruct."""
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
+    train, test = clean
+    ae = Autoencoder(model, 4, epochs=2, model_config=FAST[model], progress=False).fit(train)
+    ae.save(tmp_path / "ae")
+    out = ae.export_onnx(tmp_path / "ae")
+    session = ort.InferenceSession(str(out["onnx"]))
+    recon, latent = session.run(None, {"x": ae.network_input(test[:7])})
+    flux = recon.reshape(7, -1) * ae.flux_scaler_.scale + ae.flux_scaler_.mean
+    assert_allclose(flux, ae.reconstruct(test[:7]).flux, atol=1e-4)
+    assert_allclose(latent.reshape(7, -1), ae.encode(test[:7]).reshape(7, -1), atol=1e-5)

@@ -286,6 +286,18 @@ class Autoencoder(NetworkEstimator):
             latent.append(module.latent_vector(xt).cpu().numpy())
         return np.concatenate(recon), np.concatenate(latent)
 
+    def _input_arrays(self, spectra: SpectrumSet) -> np.ndarray:
+        """(n, 1, n_pixels) float32: the scaled flux, bad pixels 0 (what ``encode`` and
+        ``reconstruct`` feed the network)."""
+        x, _ = self.flux_scaler_.transform(spectra.flux, spectra.mask, spectra.ivar)
+        return x[:, None, :]
+
+    def _onnx_spec(self) -> tuple[torch.nn.Module, torch.Tensor, list[str]]:
+        """The exported network: scaled input -> (reconstruction in scaled units, latent);
+        flux = reconstruction * flux_scaler_.scale + flux_scaler_.mean."""
+        return _Reconstruction(self.module_), self._example_input(1), ["reconstruction",
+                                                                        "latent"]
+
     def encode(self, spectra: SpectrumSet | str | PathLike) -> np.ndarray:
         """Latent vectors, (n_spectra, latent)."""
         return self._run(self.prepare_inputs(spectra))[1]
@@ -453,3 +465,15 @@ class Autoencoder(NetworkEstimator):
         gm.covariances_ = np.asarray(dens["covariances"])
         gm.precisions_cholesky_ = np.asarray(dens["precisions_cholesky"])
         self.density_ = gm
+
+
+class _Reconstruction(torch.nn.Module):
+    """An autoencoder's reconstruction and latent vector in one pass (the ONNX export)."""
+
+    def __init__(self, network: torch.nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        recon, _ = self.network(x)
+        return recon, self.network.latent_vector(x)

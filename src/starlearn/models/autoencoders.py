@@ -86,7 +86,7 @@ class DenseAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, log_var = self.encode_params(x)
         if log_var is None:
-            return self.decode(mu), torch.zeros(len(x), device=x.device)
+            return self.decode(mu), mu.new_zeros(mu.shape[0])
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * log_var) if self.training else mu
         kl = 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(dim=1)
         return self.decode(z), kl
@@ -188,7 +188,7 @@ class ConvAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, log_var = self.encode_params(x)
         if log_var is None:
-            return self.decode(mu), torch.zeros(len(x), device=x.device)
+            return self.decode(mu), mu.new_zeros(mu.shape[0])
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * log_var) if self.training else mu
         kl = 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(dim=(1, 2))
         return self.decode(z), kl
