@@ -40,6 +40,7 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Column, Table
 
+from starlearn._extras import require
 from starlearn.units import UnitProblem, flux_unit, label_unit, quantity_to_angstrom
 
 __all__ = ["SpectrumSet"]
@@ -602,6 +603,8 @@ class SpectrumSet:
         ------
         ValueError
             The spectra have their own wavelengths and ``as_list`` is False.
+        MissingExtraError
+            specutils is not installed (``pip install 'starlearn[specutils]'``).
 
         Examples
         --------
@@ -613,6 +616,8 @@ class SpectrumSet:
         [[1.0, 2.0], [3.0, 4.0]]
         """
         from astropy.nddata import InverseVariance
+
+        require("specutils", extra="specutils", what="SpectrumSet.to_specutils")
         from specutils import Spectrum, SpectrumList
 
         if as_list:
@@ -662,7 +667,10 @@ class SpectrumSet:
         ValueError
             Not specutils objects, flux of more than two dimensions, a spectral axis that
             is not a length, spectra of a list with different numbers of pixels.
+        MissingExtraError
+            specutils is not installed (``pip install 'starlearn[specutils]'``).
         """
+        require("specutils", extra="specutils", what="SpectrumSet.from_specutils")
         from specutils import Spectrum
 
         if isinstance(spectra, Spectrum):

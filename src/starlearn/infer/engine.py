@@ -14,6 +14,10 @@ network's outputs as numpy arrays, batch by batch. Two backends:
 either an exported file exists or the work is large enough (``work`` network evaluations,
 at least ``AUTO_ONNX_MIN_WORK``) to repay the export (2-6 s); ``torch`` otherwise and always
 on a GPU.
+
+ONNX Runtime and the exporter (onnx, onnxscript) are the optional extra ``starlearn[onnx]``:
+without them "auto" quietly runs torch, and "onnx" or "onnx-int8" raises
+:class:`~starlearn.errors.MissingExtraError` naming the extra.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import nn
+
+from starlearn._extras import require
 
 __all__ = ["AUTO_ONNX_MIN_WORK", "ENGINES", "Engine", "OnnxEngine", "TorchEngine", "export_onnx",
            "make_engine", "onnx_available"]
@@ -101,9 +107,8 @@ def export_onnx(module: nn.Module, example: torch.Tensor,
     exported graph is checked against torch on ``example``: outputs must agree to 1e-4
     (relative to each output's scale), else ``RuntimeError``.
     """
-    if not onnx_available():
-        raise ImportError("ONNX export needs onnxruntime and onnxscript "
-                          "(pip install onnxruntime onnxscript)")
+    for needed in ("onnxruntime", "onnx", "onnxscript"):
+        require(needed, extra="onnx", what="ONNX export")
     module = copy.deepcopy(module).cpu().eval()  # the caller's module stays where it is
     example = example.detach().cpu().float()
     with torch.no_grad():
@@ -149,8 +154,7 @@ class OnnxEngine:
 
     def __init__(self, model: bytes | str | os.PathLike, threads: int | None = None,
                  batch_size: int = 256) -> None:
-        import onnxruntime as ort
-
+        ort = require("onnxruntime", extra="onnx", what="the ONNX engine")
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads or torch.get_num_threads())
         options.inter_op_num_threads = 1
@@ -189,6 +193,8 @@ def make_engine(module: nn.Module, kind: str = "auto", *, device: torch.device |
     if kind == "auto":
         worth = have_file or work is None or work >= AUTO_ONNX_MIN_WORK
         kind = "onnx" if device.type == "cpu" and onnx_available() and worth else "torch"
+    elif kind != "torch":
+        require("onnxruntime", extra="onnx", what=f"engine={kind!r}")
     if kind == "torch":
         return TorchEngine(module, device, options.get("batch_size"))
     if kind == "onnx-int8":

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from starlearn._extras import require
+
 __all__ = ["quantize_int8"]
 
 
@@ -27,6 +29,8 @@ def quantize_int8(model: bytes, calibration: np.ndarray, *, input_name: str = "x
     (int8 model bytes, largest |difference| of the first output against the float model
     on the calibration inputs)
     """
+    for needed in ("onnxruntime", "onnx"):
+        require(needed, extra="onnx", what="int8 quantisation")
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,

@@ -10,8 +10,9 @@ catalogue has them, their uncertainties. It is the catalogue side of ``starlearn
   by their normalised form (:func:`normalise_name`: ``fe_h`` finds ``[Fe/H]``); labels
   are named by that normalised lower-case form in the output (``TEFF`` -> ``teff``).
 * Reading is lazy: FITS tables are read with fitsio (cfitsio) one needed column at a
-  time, Parquet files with pyarrow column by column, CSV keeping only the needed
-  columns (ECSV and other formats are read whole); the columns of a ``where``
+  time (without fitsio, an optional accelerator, by astropy from the memory-mapped file,
+  column by column too), Parquet files with pyarrow column by column, CSV keeping only
+  the needed columns (ECSV and other formats are read whole); the columns of a ``where``
   expression are read first, then the identifiers of the rows it keeps, then the labels
   of the rows that survive duplicate resolution. Unused columns are never read.
 * ``where`` is a small expression language over columns (:func:`parse_where`), parsed with
@@ -597,6 +598,38 @@ class _FitsSource(_Source):
         self._fits.close()
 
 
+class _AstropyFitsSource(_Source):
+    """The first table HDU of a FITS file, read column by column with astropy from the
+    memory-mapped file (where fitsio, ``starlearn[fitsio]``, is not installed): only the
+    pages of the columns read are touched, and each column read is copied out."""
+
+    def __init__(self, path: str) -> None:
+        from astropy.io import fits
+
+        self._hdul = fits.open(path, memmap=True)
+        try:
+            self._hdu = next(h for h in self._hdul
+                             if isinstance(h, (fits.BinTableHDU, fits.TableHDU)))
+        except StopIteration:
+            self._hdul.close()
+            raise ValueError("no table HDU") from None
+        self.names = list(self._hdu.columns.names)
+        self.n_rows = int(self._hdu.header.get("NAXIS2", 0))
+
+    def read(self, name: str, rows: np.ndarray | None) -> Any:
+        data = self._hdu.data
+        shape = () if data is None else data.dtype[name].shape
+        if shape:
+            raise ValueError(f"holds arrays of shape {shape} per row")
+        if data is None:
+            return np.zeros(0)
+        column = data.field(name)
+        return np.array(column if rows is None else column[rows])
+
+    def close(self) -> None:
+        self._hdul.close()
+
+
 class _ParquetSource(_Source):
     """A Parquet file, read column by column with pyarrow."""
 
@@ -678,6 +711,10 @@ def _open(path: str) -> _Source:
                                                                 ".fts.gz"))
     if head.startswith(b"SIMPLE  =") or gzipped_fits or lower.endswith((".fits", ".fit",
                                                                         ".fts")):
+        try:
+            import fitsio  # noqa: F401 (an accelerator: astropy reads the same tables)
+        except ImportError:
+            return _AstropyFitsSource(path)
         return _FitsSource(path)
     if lower.endswith(".csv"):
         return _TableSource(path, "ascii.csv")

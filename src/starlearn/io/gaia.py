@@ -33,6 +33,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from starlearn._extras import missing
 from starlearn.io.fitsutil import ReadError, source_name
 from starlearn.io.registry import register_reader
 from starlearn.io.spectral_axis import check_wavelengths, medium_meta
@@ -48,7 +49,6 @@ _SAMPLED_RAW = {"source_id", "flux", "flux_error"}
 _SAMPLED_DATALINK = {"wavelength", "flux", "flux_error"}
 _CONTINUOUS = {"source_id", "bp_coefficients", "rp_coefficients"}
 _DATALINK_NAME = re.compile(r"XP_(SAMPLED|CONTINUOUS)[-_]", re.IGNORECASE)
-_EXTRA = "the optional extra starlearn[gaia] (GaiaXPy): pip install 'starlearn[gaia]'"
 
 
 # ---------------------------------------------------------------- cheap column sniffing
@@ -299,9 +299,9 @@ def read_gaia_xp_continuous(source: Any, *, sampling: Any = None,
         with matplotlib.rc_context():  # importing GaiaXPy sets text.usetex = True globally
             from gaiaxpy import calibrate
             from gaiaxpy.calibrator import calibrator as _calibrator
-    except ImportError:
-        raise ReadError(name, f"Gaia XP continuous spectra are sampled with GaiaXPy: install "
-                              f"{_EXTRA}") from None
+    except ImportError:  # a reason, not a MissingExtraError: a batch read rejects the file
+        needs = missing("gaiaxpy", extra="gaia", what="sampling Gaia XP continuous spectra")
+        raise ReadError(name, str(needs)) from None
     table = _read_table(source, name)
     cols = _columns_lower(table)
     frame: dict[str, list[Any]] = {"source_id": [int(v) for v in table[cols["source_id"]]]}

@@ -300,7 +300,7 @@ def _lrs_row_direct(path: str, name: str, *, mask_bits: str = "and") -> Spectrum
     it, reads it or names what is wrong with it."""
     try:
         import fitsio
-    except ImportError:  # pragma: no cover - fitsio is a dependency
+    except ImportError:  # fitsio is optional (starlearn[fitsio]): astropy reads it
         return None
     if not _content_matches_name(path):
         return None  # e.g. a plain FITS named .gz: the usual path says what is wrong

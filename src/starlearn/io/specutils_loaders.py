@@ -33,7 +33,9 @@ IRAF-multispec         iraf-multispec                SpectrumList (one per apert
 Registration waits for specutils: importing specutils costs about 2 s, so starlearn does
 not import it; a hook registers the loaders the moment the user's program imports
 specutils (or at once, when it already has). specutils has no entry point for third-party
-loaders, so ``import starlearn`` is what makes them available.
+loaders, so ``import starlearn`` is what makes them available. specutils is the optional
+extra ``starlearn[specutils]``: without it nothing is registered and starlearn's own
+readers work as ever.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ import threading
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
+
+from starlearn._extras import require
 
 __all__ = ["LOADERS", "install", "register", "to_spectrum"]
 
@@ -106,6 +110,8 @@ def to_spectrum(spectra: Any, index: int | Sequence[int] | None = None, *,
     import astropy.units as u
     import numpy as np
     from astropy.nddata import InverseVariance
+
+    require("specutils", extra="specutils", what="to_spectrum")
     from specutils import Spectrum
 
     rows = list(range(len(spectra))) if index is None else (
@@ -171,6 +177,7 @@ def register() -> None:
     with _LOCK:
         if _DONE:
             return
+        require("specutils", extra="specutils", what="registering starlearn's specutils loaders")
         from specutils import Spectrum, SpectrumList
         from specutils.io.registers import data_loader
 

@@ -18,6 +18,11 @@ before any trial runs. A storage URL may carry a password (``postgresql://user:p
 :func:`mask_storage` hides it for anything written or printed, :func:`check_storage`
 refuses a masked URL and names the missing database driver (and what to install) instead
 of failing inside SQLAlchemy.
+
+Optuna (with SQLAlchemy, which it brings) is the optional extra ``starlearn[search]``; a
+PostgreSQL storage also needs its driver, ``psycopg2-binary`` (``starlearn[search-postgres]``
+has both). Without them the search functions raise
+:class:`~starlearn.errors.MissingExtraError` naming the extra.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from starlearn._extras import require
 
 __all__ = [
     "DEFAULT_SPACES",
@@ -398,9 +405,11 @@ def _driver_problem(url: str) -> str | None:
     except ImportError as err:
         module = err.name or str(err)
         package = _DRIVER_PACKAGES.get(module.split(".")[0], module.split(".")[0])
+        extra = ("; pip install 'starlearn[search-postgres]' installs it too"
+                 if package == "psycopg2-binary" else "")
         return (f"its database driver, the Python module '{module}', is not installed; "
                 f"install it with: pip install \"{package}\" (or name an installed driver "
-                "in the URL: dialect+driver://..., e.g. postgresql+psycopg2://...)")
+                f"in the URL: dialect+driver://..., e.g. postgresql+psycopg2://...){extra}")
     return None
 
 
@@ -408,6 +417,7 @@ def check_storage(url: str) -> None:
     """Refuse, with a ValueError naming the URL (password masked), a storage URL that
     cannot be opened for a reason of its own: not a database URL, a masked password, a
     database driver that is not installed (with the package to pip install)."""
+    require("sqlalchemy", extra="search", what="a search storage URL")
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -435,6 +445,7 @@ def open_storage(url: str, *, heartbeat: bool = True) -> Any:
     are supported. The heartbeat is an Optuna "experimental" feature: its warning is muted."""
     import warnings
 
+    require("optuna", extra="search", what="an Optuna storage")
     import optuna.storages as storages
     from optuna.exceptions import ExperimentalWarning
     from sqlalchemy.engine import make_url
@@ -476,6 +487,7 @@ def run_search(task: str, data: Any, *, storage: str, study: str, trials: int,
     ``worker`` offsets the sampler's seed so that parallel workers explore differently.
     ``sampler`` "tpe" (default) or "random" (the baseline of benchmarks/search.py).
     """
+    require("optuna", extra="search", what="starlearn search")
     import optuna
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
@@ -659,6 +671,7 @@ def run_search_job(job: SearchJob, *, worker_index: int = 0, retrain: bool = Tru
 
     from starlearn.jobs.training import save_model
 
+    require("optuna", extra="search", what="starlearn search")
     space = load_space(job.task, job.space_file)
     storage = resolve_storage(job.storage, job.output)
     check_storage(storage)
@@ -703,6 +716,8 @@ def search_report(storage: str, study: str, output: str | os.PathLike) -> dict[s
     ``STARLEARN_STORAGE`` holds the full one (:func:`resolve_storage`)."""
     import matplotlib.pyplot as plt
     import numpy as np
+
+    require("optuna", extra="search", what="starlearn search-report")
     import optuna
     from astropy.table import Table
     from optuna.trial import TrialState

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from starlearn._extras import require
+
 __all__ = ["METHODS", "balance_classes"]
 
 METHODS = (None, "smote", "oversample", "weights")
@@ -20,9 +22,12 @@ def balance_classes(x: np.ndarray, y: np.ndarray, method: str | None, *, space: 
     back to pixels, the originals kept exact) or on the pixels (``space="pixels"``);
     "oversample": random copies; None or "weights": unchanged (weights act in the loss).
     Every class ends with the size of the largest. Returns (x, y), originals first.
+    "smote" and "oversample" need imbalanced-learn (``pip install 'starlearn[imbalance]'``;
+    :class:`~starlearn.errors.MissingExtraError` without it).
     """
     if method not in ("smote", "oversample"):
         return x, y
+    require("imblearn", extra="imbalance", what=f"balance={method!r}")
     from imblearn.over_sampling import SMOTE, RandomOverSampler
 
     flat = x.reshape(len(x), -1)
