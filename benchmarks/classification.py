@@ -100,7 +100,7 @@ def main() -> None:
     # throughput on 140-pixel windows: the network alone, in a running process
     model = fitted["blur"]
     windows = LineWindow().transform(test_target)
-    x = model._network_input(windows)
+    x = model.network_input(windows, prepared=True)
     x = np.concatenate([x] * max(1, 20_000 // len(x)))
     speed = {}
     import torch
