@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from starlearn._atomic import atomic_write, check_writable
+from starlearn._extras import require
 from starlearn.errors import NothingPredictedError
 
 __all__ = ["ArchiveSummary", "NothingPredictedError", "Part", "model_identity", "plan_parts",
@@ -321,6 +322,8 @@ def _execute(todo: list[Part], task: _Task, workers: int,
              scheduler: str | None,
              on_done: Callable[[dict[str, Any]], None]) -> None:
     if scheduler is not None:
+        require("dask.distributed", extra="dask",
+                what="predict on a Dask cluster (--scheduler)")
         from dask.distributed import Client, LocalCluster, as_completed
 
         cluster = (LocalCluster(n_workers=workers, threads_per_worker=1,
@@ -529,6 +532,11 @@ def _run(model_dir: str | os.PathLike, inputs: Sequence[str | os.PathLike], outp
     t0 = time.perf_counter()
     if files_per_part < 1 or rows_per_part < 1 or workers < 1:
         raise ValueError("the part sizes and the number of workers must be at least 1")
+    if scheduler is not None:  # a missing extra is said before any work
+        require("dask.distributed", extra="dask",
+                what="predict on a Dask cluster (--scheduler)")
+    if engine in ("onnx", "onnx-int8"):
+        require("onnxruntime", extra="onnx", what=f"engine={engine!r}")
     if output.suffix.lower() not in OUTPUT_FORMATS:
         check_output(output, 0)  # the suffix first, before looking at any input
     folder = _parts_dir(output)
