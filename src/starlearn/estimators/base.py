@@ -22,7 +22,6 @@ CONTRIBUTING.md has a worked example.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from os import PathLike
@@ -208,9 +207,7 @@ class ArtifactEstimator(BaseEstimator):
                        path: Path) -> Any:
         est = cls(**cls._params_from_saved(params_from_config(config, path, cls._task)))
         est.wave_ = np.asarray(config["grid"]["wave"], dtype=np.float64)
-        metrics = path / "metrics.json"
-        est.valid_metrics_ = json.loads(metrics.read_text()) if metrics.exists() else {}
-        est.history_ = []
+        est.history_ = []  # the loader sets valid_metrics_ from metrics.json
         est._restore_state(config, tensors)
         return est
 

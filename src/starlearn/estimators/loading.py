@@ -130,8 +130,8 @@ def _restore(path: Path, cls: type | None = None) -> Any:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ValueError(f"{config_file}: damaged (entry 'network.{key}' is "
                              f"{value!r}, not a {kind.__name__}); {DAMAGED_HINT}")
-    if (path / "metrics.json").exists():  # the estimators read it
-        read_json(path / "metrics.json")
+    metrics_file = path / "metrics.json"  # read once, here: damage named before the rest
+    metrics = read_json(metrics_file) if metrics_file.exists() else {}
     tensors = read_weights(weights_file)
     _check_novelty(tensors, weights_file, config_file)
     saved = saved_version(config)
@@ -166,6 +166,7 @@ def _restore(path: Path, cls: type | None = None) -> Any:
             and not hasattr(estimator, "feature_mean_")):  # neither tensors nor config
         raise ValueError(f"{weights_file}: does not match {config_file} (no tensors "
                          f"'novelty.mean' and 'novelty.icov'); {DAMAGED_HINT}")
+    estimator.valid_metrics_ = metrics
     estimator.artifact_path_ = path
     return estimator
 
