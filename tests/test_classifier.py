@@ -68,8 +68,8 @@ def test_vgg1d_separates_the_three_classes(fitted, source):
 def test_predict_table_save_load_and_flags(fitted, source, tmp_path):
     table = fitted.predict(source[500:540])
     assert table.colnames == ["id", "class", "probability", "prob_absorption",
-                              "prob_emission", "prob_double-peak", "flags"]
-    proba = np.column_stack([table[f"prob_{c}"] for c in fitted.classes_])
+                              "prob_emission", "prob_double_peak", "flags"]
+    proba = np.column_stack([table[f"prob_{c.replace('-', '_')}"] for c in fitted.classes_])
     assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
     assert_array_equal(np.asarray(table["class"]),
                        np.asarray(fitted.classes_)[proba.argmax(axis=1)])
@@ -283,3 +283,87 @@ def test_edge_normalise_divides_by_the_line_through_the_edges():
     np.testing.assert_allclose(out[1, good[1]], (line - 1.0)[good[1]], atol=1e-6)
     assert not out[1, 70:72].any()
     assert not out[2].any() and not out[3].any()  # negative continuum; missing edge
+
+
+# ------------------------------------------------------------ window continuum, missing rv
+def _line_on_lamost(continuum):
+    """An absorption line (and a weak metal line in the left edge) on the LAMOST grid
+    around H-alpha, times ``continuum(wave)``."""
+    from starlearn.grid import get_grid
+
+    w = get_grid("lamost").wave
+    w = w[(w > 6300) & (w < 6850)]
+    line = (1 - 0.3 * np.exp(-0.5 * ((w - 6564.6) / 4.0) ** 2)
+            - 0.05 * np.exp(-0.5 * ((w - 6495.0) / 2.5) ** 2))
+    return SpectrumSet(wave=w, flux=(continuum(w) * line)[None], ivar=np.full((1, w.size), 1e4))
+
+
+@pytest.mark.parametrize(("kind", "continuum"), [
+    ("linear", lambda w: 3.0 + 0.02 * (w - 6300.0)),            # steep red slope (K star)
+    ("linear", lambda w: 50.0 - 0.04 * (w - 6300.0)),           # blue slope (hot star)
+    ("quadratic", lambda w: 5.0 + 0.01 * (w - 6300.0) - 2e-5 * (w - 6500.0) ** 2),
+])
+def test_window_continuum_fit_gives_the_flat_profile_for_a_sloped_continuum(kind, continuum):
+    window = LineWindow(rv_column=None, continuum=kind)
+    flat = window.transform(_line_on_lamost(lambda w: np.ones_like(w)))
+    sloped = window.transform(_line_on_lamost(continuum))
+    assert_allclose(sloped.flux, flat.flux, atol=2e-3)
+    # a flat continuum-normalised spectrum stays at 1 outside the lines, the line is kept
+    assert_allclose(flat.flux[0, [0, 60, 139]], 1.0, atol=3e-3)
+    assert 0.69 < flat.flux[0].min() < 0.75
+    # ivar is scaled with the flux: the S/N of a pixel is unchanged
+    raw = LineWindow(rv_column=None).transform(_line_on_lamost(continuum))
+    assert_allclose(sloped.flux * np.sqrt(sloped.ivar), raw.flux * np.sqrt(raw.ivar),
+                    rtol=1e-4)
+    # the old median-of-edges line is off by the slope's curvature; the fit is not
+    if kind == "quadratic":
+        from starlearn.estimators.classifier import edge_normalise
+
+        old = edge_normalise(raw.flux.astype(float), np.ones((1, 140), bool))[0] + 1
+        assert np.abs(old - flat.flux[0]).max() > 5 * np.abs(sloped.flux - flat.flux).max()
+
+
+def test_window_continuum_refuses_bad_settings_and_masks_unfittable_windows():
+    s = _line_on_lamost(lambda w: np.ones_like(w))
+    with pytest.raises(ValueError, match="continuum"):
+        LineWindow(rv_column=None, continuum="spline").transform(s)
+    with pytest.raises(ValueError, match="continuum_edge"):
+        LineWindow(rv_column=None, continuum="linear", continuum_edge=0.7).transform(s)
+    negative = s.replace(flux=-s.flux)
+    out = LineWindow(rv_column=None, continuum="linear", on_missing="mask").transform(negative)
+    assert out.mask.all() and not out.ivar.any()
+
+
+def test_window_takes_spectra_without_rv_at_rest_with_a_flag(source):
+    plain = SpectrumSet(wave=source.wave, flux=source.flux[:3], ivar=source.ivar[:3])
+    rest = LineWindow(missing_rv="rest").transform(plain)
+    assert_allclose(rest.flux, LineWindow(rv_column=None).transform(plain).flux)
+    assert rest.meta["rv_assumed"].tolist() == [True] * 3
+    # missing entries: taken as at rest and flagged, the others shifted
+    some = source[:3].replace(meta=source[:3].meta.copy())
+    some.meta["rv"] = [np.nan, 40.0, 0.0]
+    out = LineWindow(missing_rv="rest").transform(some)
+    assert out.meta["rv_assumed"].tolist() == [True, False, False]
+    assert not out.mask.all(axis=1).any()
+    # the default still asks for the column (existing behaviour)
+    with pytest.raises(ValueError, match="missing_rv='rest'"):
+        LineWindow().transform(plain)
+    with pytest.raises(ValueError, match="missing_rv"):
+        LineWindow(missing_rv="zero").transform(plain)
+
+
+def test_recipe_trained_on_synthetic_spectra_predicts_files_without_rv(source):
+    """A model of the training recipe (synthetic set: rv column all zeros) classifies
+    spectra that have no 'rv' column, at rest, with flag 32."""
+    from starlearn.estimators.classifier import FLAG_RV_ASSUMED
+    from starlearn.jobs.training import build_classifier
+
+    assert np.all(np.asarray(source.meta["rv"]) == 0)
+    model = build_classifier("vgg1d", source[:120], settings={
+        "model_config": SMALL, "epochs": 1, "progress": False})
+    assert model.preprocess.missing_rv == "rest" and model.preprocess.continuum == "linear"
+    model.fit(source[:120])
+    plain = SpectrumSet(wave=source.wave, flux=source.flux[-4:], ivar=source.ivar[-4:])
+    table = model.predict(plain)
+    assert len(table) == 4 and np.all(table["flags"] & FLAG_RV_ASSUMED)
+    assert not np.any(model.predict(source[-4:])["flags"] & FLAG_RV_ASSUMED)

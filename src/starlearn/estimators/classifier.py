@@ -34,17 +34,23 @@ from starlearn.models import model_names
 from starlearn.noise import gaussian_noise, sigma_from_ivar, signal_level
 from starlearn.spectra import SpectrumSet
 from starlearn.train.balance import METHODS, balance_classes
+from starlearn.train.domain import DomainAdversarial, domain_confusion_loss, ramp
 
 __all__ = [
     "BALANCE",
     "FLAG_FAR_FROM_TRAINING",
     "FLAG_FEW_GOOD_PIXELS",
+    "FLAG_RV_ASSUMED",
     "Classifier",
     "edge_normalise",
 ]
 
 BALANCE = METHODS
 """Class-imbalance treatments (:data:`starlearn.train.balance.METHODS`)."""
+
+FLAG_RV_ASSUMED = 32
+"""Flag bit: the spectrum had no radial velocity and was taken as at rest (the model's
+:class:`~starlearn.preprocess.LineWindow` has ``missing_rv="rest"``; meta ``rv_assumed``)."""
 
 
 def edge_normalise(flux: np.ndarray, good: np.ndarray, edge: float = 0.2) -> np.ndarray:
@@ -79,23 +85,6 @@ def edge_normalise(flux: np.ndarray, good: np.ndarray, edge: float = 0.2) -> np.
     ratio = np.divide(flux[rows], continuum, out=np.zeros_like(continuum), where=g) - 1.0
     out[rows] = np.where(g, ratio, 0.0)
     return out
-
-
-class _DomainAdversarial(nn.Module):
-    """A classifier network plus a domain discriminator on its features. Training
-    alternates within each step: the discriminator learns to tell source from target
-    features, and the features learn to leave it at 50/50 (the domain-confusion form of
-    adversarial training, Tzeng et al. 2015, which unlike plain gradient reversal cannot be
-    satisfied by features that flip the domains but keep them separable)."""
-
-    def __init__(self, network: nn.Module, n_features: int, width: int = 64) -> None:
-        super().__init__()
-        self.network = network
-        self.domain = nn.Sequential(nn.Linear(n_features, width), nn.ReLU(),
-                                    nn.Linear(width, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(x)
 
 
 class _Probabilities(nn.Module):
@@ -336,7 +325,7 @@ class Classifier(NetworkEstimator):
         ce = nn.CrossEntropyLoss(weight=weight)
 
         def train_batches(epoch: int):
-            ramp = 2.0 / (1.0 + np.exp(-10.0 * epoch / max(self.epochs - 1, 1))) - 1.0
+            strength = self.adversarial_weight * ramp(epoch, self.epochs)
             order = rng.permutation(len(x_train))
             for start in range(0, len(order), self.batch_size):
                 rows = order[start:start + self.batch_size]
@@ -349,7 +338,7 @@ class Classifier(NetworkEstimator):
                 if target_x is not None:
                     pick_t = rng.integers(len(target_x), size=len(rows))
                     batch += [torch.as_tensor(target_x[pick_t], device=dev),
-                              self.adversarial_weight * ramp]
+                              strength]
                 yield batch
 
         def loss_fn(module: nn.Module, batch: list[Any]) -> torch.Tensor:
@@ -358,15 +347,9 @@ class Classifier(NetworkEstimator):
             x_s, y_s, x_t, strength = batch
             net = module.network
             f_s, f_t = net.embed(x_s), net.embed(x_t)
-            features = torch.cat([f_s, f_t])
-            domain = torch.cat([torch.zeros(len(f_s)), torch.ones(len(f_t))]).to(f_s.device)
-            bce = nn.functional.binary_cross_entropy_with_logits
-            # the discriminator learns to tell the domains apart (features held fixed) ...
-            d_loss = bce(module.domain(features.detach()).squeeze(1), domain)
-            # ... and the features learn to leave it at 50/50 (discriminator held fixed)
-            frozen = {k: v.detach() for k, v in module.domain.named_parameters()}
-            logits = torch.func.functional_call(module.domain, frozen, (features,))
-            confusion = bce(logits.squeeze(1), torch.full_like(domain, 0.5))
+            # the discriminator learns to tell the domains apart (features held fixed) and
+            # the features learn to leave it at 50/50 (discriminator held fixed)
+            d_loss, confusion = domain_confusion_loss(module, f_s, f_t)
             return ce(net.head(f_s), y_s) + d_loss + float(strength) * confusion
 
         x_valid = self._input_arrays(valid_set)
@@ -376,7 +359,7 @@ class Classifier(NetworkEstimator):
         return TrainingPlan(
             train_batches, valid_batches, loss_fn, n_train=len(train_set),
             outputs={"n_labels": len(self.classes_)}, network=dict(self.model_config or {}),
-            wrap=(lambda m: _DomainAdversarial(m, m.n_features)) if self.adversarial else None,
+            wrap=(lambda m: DomainAdversarial(m, m.n_features)) if self.adversarial else None,
             state={"train": train_set, "valid": valid_set, "y_valid": y_valid})
 
     def _finish_training(self, plan: TrainingPlan) -> None:
@@ -407,9 +390,12 @@ class Classifier(NetworkEstimator):
         Returns
         -------
         astropy Table: ``id``, ``class`` (name), ``probability`` (of that class),
-        ``prob_<class>`` for every class, ``flags`` (bits: 2 far from the training data,
+        ``prob_<class>`` for every class (the class name made an identifier: runs of
+        characters other than letters, digits and "_" become "_", so "double-peak" gives
+        ``prob_double_peak``), ``flags`` (bits: 2 far from the training data,
         4 fewer than ``min_usable`` of the pixels usable, e.g. the window is not covered:
-        then class "" and NaN probabilities).
+        then class "" and NaN probabilities; 32 no radial velocity, the window was placed
+        at rest: :data:`FLAG_RV_ASSUMED`).
         """
         spectra = self.prepare_inputs(spectra)
         proba, features = self._predict_arrays(spectra)
@@ -420,10 +406,18 @@ class Classifier(NetworkEstimator):
         table = Table({"id": np.asarray(spectra.ids, dtype=str),
                        "class": np.where(few, "", np.asarray(self.classes_)[best]),
                        "probability": proba[np.arange(len(best)), best].astype(np.float32)})
+        import re
+
         for j, name in enumerate(self.classes_):
-            table[f"prob_{name}"] = proba[:, j].astype(np.float32)
+            # a valid identifier (FITS, SQL, pandas): "double-peak" -> prob_double_peak
+            column = "prob_" + (re.sub(r"\W+", "_", str(name)).strip("_") or str(j))
+            table[column if column not in table.colnames else f"{column}_{j}"] = (
+                proba[:, j].astype(np.float32))
+        assumed = (np.asarray(spectra.meta["rv_assumed"], dtype=bool)
+                   if "rv_assumed" in spectra.meta.colnames else np.zeros(len(spectra), bool))
         table["flags"] = (np.where(far, FLAG_FAR_FROM_TRAINING, 0)
-                          | np.where(few, FLAG_FEW_GOOD_PIXELS, 0)).astype(np.int32)
+                          | np.where(few, FLAG_FEW_GOOD_PIXELS, 0)
+                          | np.where(assumed, FLAG_RV_ASSUMED, 0)).astype(np.int32)
         return table
 
     def features(self, spectra: SpectrumSet | str | PathLike) -> np.ndarray:

@@ -10,10 +10,91 @@ from starlearn.preprocess.doppler import DopplerShift, column_kms, doppler_facto
 from starlearn.preprocess.resample import Resample
 from starlearn.spectra import SpectrumSet
 
-__all__ = ["HALPHA_AIR", "LineWindow"]
+__all__ = ["HALPHA_AIR", "LineWindow", "fit_continuum"]
 
 HALPHA_AIR = 6562.8
 """H-alpha in air (Å), the default line (6564.6 Å in vacuum)."""
+
+
+CONTINUUM_DEGREES = {"linear": 1, "quadratic": 2}
+"""Polynomial degree (in wavelength) of each ``LineWindow(continuum=...)`` option."""
+
+
+def fit_continuum(wave: np.ndarray, flux: np.ndarray, good: np.ndarray, *, degree: int = 1,
+                  edge: float = 0.2, iterations: int = 3, low: float = 2.0,
+                  high: float = 4.0) -> np.ndarray:
+    """Per-spectrum continuum: a polynomial of ``degree`` in wavelength fitted by least
+    squares to the good pixels of the first and last ``edge`` fraction of the window (the
+    line-free edges), with ``iterations`` rounds of clipping of pixels more than ``low``
+    robust sigmas below (metal lines, telluric lines) or ``high`` above (cosmic rays) the
+    fit.
+
+    Parameters
+    ----------
+    wave : ndarray, (n_pixels,)
+        Wavelengths (Å) shared by the spectra.
+    flux : ndarray, (n_spectra, n_pixels)
+        Flux in any unit (continuum-normalised or flux-calibrated).
+    good : ndarray of bool, (n_spectra, n_pixels)
+        Usable pixels.
+
+    Returns
+    -------
+    ndarray, (n_spectra, n_pixels)
+        The continuum on every pixel; NaN for a spectrum with fewer than ``degree + 2``
+        good pixels in either edge.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.linspace(6460.0, 6670.0, 140)
+    >>> slope = 2.0 + 0.01 * (w - 6460.0)
+    >>> line = 1 - 0.5 * np.exp(-0.5 * ((w - 6565.0) / 5.0) ** 2)
+    >>> c = fit_continuum(w, (slope * line)[None], np.ones((1, 140), bool))
+    >>> bool(np.allclose(c[0], slope))
+    True
+    """
+    wave = np.asarray(wave, dtype=np.float64)
+    flux = np.asarray(flux, dtype=np.float64)
+    good = np.asarray(good, dtype=bool) & np.isfinite(flux)
+    n, n_pix = flux.shape
+    k = max(degree + 2, round(edge * n_pix))
+    edges = np.zeros(n_pix, dtype=bool)
+    edges[:k] = edges[n_pix - k:] = True
+    x = (wave - wave.mean()) / max(0.5 * (wave[-1] - wave[0]), 1e-30)   # in [-1, 1]
+    design = np.vander(x, degree + 1, increasing=True)                 # (n_pix, d + 1)
+    y = np.where(good, flux, 0.0)
+    use = good & edges
+    enough = ((use[:, :k].sum(axis=1) >= degree + 2)
+              & (use[:, n_pix - k:].sum(axis=1) >= degree + 2))
+    fit = np.full((n, n_pix), np.nan)
+    if not enough.any():
+        return fit
+    rows = np.flatnonzero(enough)
+    y, use = y[rows], use[rows]
+    scale = np.nanmedian(np.where(use, np.abs(y), np.nan), axis=1)
+    scale = np.where(scale > 0, scale, 1.0)[:, None]
+    y = y / scale
+    ridge = 1e-9 * np.eye(degree + 1)
+    for it in range(iterations + 1):
+        w = use.astype(np.float64)
+        lhs = np.einsum("np,pi,pj->nij", w, design, design) + ridge
+        rhs = np.einsum("np,pi,np->ni", w, design, y)
+        coef = np.linalg.solve(lhs, rhs[..., None])[..., 0]
+        model = coef @ design.T
+        if it == iterations:
+            break
+        resid = np.where(use, y - model, np.nan)
+        resid -= np.nanmedian(resid, axis=1, keepdims=True)   # lines pull the fit down
+        sigma = 1.4826 * np.nanmedian(np.abs(resid), axis=1)
+        sigma = np.maximum(np.nan_to_num(sigma, nan=0.0), 1e-4)[:, None]
+        keep = use & (resid > -low * sigma) & (resid < high * sigma)
+        # never clip an edge below what the fit needs
+        ok = ((keep[:, :k].sum(axis=1) >= degree + 2)
+              & (keep[:, n_pix - k:].sum(axis=1) >= degree + 2))
+        use = np.where(ok[:, None], keep, use)
+    fit[rows] = model * scale
+    return fit
 
 
 class LineWindow(Transform):
@@ -43,9 +124,28 @@ class LineWindow(Transform):
     min_coverage : float
         Fraction of the window's pixels that must hold good data, in (0, 1].
     on_missing : {"raise", "mask"}
-        For a spectrum that does not cover the window (or has no finite radial velocity):
-        raise ``ValueError`` naming it and its wavelength range, or return it fully masked
-        (ivar 0), for batch runs that flag such spectra instead of stopping.
+        For a spectrum that does not cover the window (or has no finite radial velocity,
+        with ``missing_rv="raise"``): raise ``ValueError`` naming it and its wavelength
+        range, or return it fully masked (ivar 0), for batch runs that flag such spectra
+        instead of stopping.
+    continuum : {None, "linear", "quadratic"}
+        Divide each window by its own continuum, a polynomial in wavelength fitted to the
+        good pixels of the window's line-free edges (the outer ``continuum_edge`` fraction
+        on each side, metal and telluric lines clipped; :func:`fit_continuum`), so that
+        continuum-normalised and flux-calibrated spectra (LAMOST, SDSS, raw counts) with
+        any slope across the line come out on one scale (ivar is scaled with the flux). A
+        window whose continuum cannot be fitted or is not positive is returned fully
+        masked. None keeps the flux as it is.
+    continuum_edge : float
+        Fraction of the window on each side used for the continuum fit, in (0, 0.49].
+    missing_rv : {"raise", "rest"}
+        Spectra without a radial velocity (no ``rv_column`` meta column at all, or a
+        masked / non-finite entry): ``"raise"`` (a missing column is a ``ValueError``,
+        missing entries follow ``on_missing``) or ``"rest"``: take them as already at rest
+        (rv = 0 km/s) and flag them in the boolean meta column ``rv_assumed`` of the
+        output (what a model trained on synthetic spectra, whose ``rv`` column is all
+        zeros, needs to classify real files that carry no velocity, e.g. the Ondřejov
+        archive's).
 
     Examples
     --------
@@ -60,7 +160,9 @@ class LineWindow(Transform):
 
     def __init__(self, *, line: float = HALPHA_AIR, air: bool = True, half_width: int = 70,
                  sampling: str | Grid | dict | float = "lamost", rv_column: str | None = "rv",
-                 min_coverage: float = 0.9, on_missing: str = "raise") -> None:
+                 min_coverage: float = 0.9, on_missing: str = "raise",
+                 continuum: str | None = None, continuum_edge: float = 0.2,
+                 missing_rv: str = "raise") -> None:
         self.line = line
         self.air = air
         self.half_width = half_width
@@ -68,6 +170,9 @@ class LineWindow(Transform):
         self.rv_column = rv_column
         self.min_coverage = min_coverage
         self.on_missing = on_missing
+        self.continuum = continuum
+        self.continuum_edge = continuum_edge
+        self.missing_rv = missing_rv
 
     def _validate_params(self) -> None:
         who = "LineWindow"
@@ -86,6 +191,14 @@ class LineWindow(Transform):
         if self.on_missing not in ("raise", "mask"):
             raise ValueError(f"{who}: 'on_missing' must be 'raise' or 'mask', "
                              f"got {self.on_missing!r}")
+        if self.continuum is not None and self.continuum not in CONTINUUM_DEGREES:
+            raise ValueError(f"{who}: 'continuum' must be None, 'linear' or 'quadratic', "
+                             f"got {self.continuum!r}")
+        _check_number(self.continuum_edge, "continuum_edge", who, low=0.0, high=0.49,
+                      low_open=True)
+        if self.missing_rv not in ("raise", "rest"):
+            raise ValueError(f"{who}: 'missing_rv' must be 'raise' or 'rest', "
+                             f"got {self.missing_rv!r}")
         if isinstance(self.sampling, (str, Grid, dict)):
             try:
                 get_grid(self.sampling)
@@ -139,14 +252,39 @@ class LineWindow(Transform):
         return spectra.replace(wave=spectra.wave[cols], flux=spectra.flux[:, cols],
                                ivar=spectra.ivar[:, cols], mask=spectra.mask[:, cols])
 
+    def _normalise(self, out: SpectrumSet) -> SpectrumSet:
+        """``out`` divided by its fitted continuum (see ``continuum``)."""
+        good = ~out.mask & (out.ivar > 0)
+        cont = fit_continuum(out.wave, out.flux, good,
+                             degree=CONTINUUM_DEGREES[self.continuum],
+                             edge=float(self.continuum_edge))
+        ok = np.all(np.isfinite(cont) & ((cont > 0) | ~good), axis=1)
+        cont = np.where(ok[:, None] & (cont > 0), cont, 1.0)
+        flux = np.where(ok[:, None], out.flux / cont, 0.0)
+        ivar = np.where(ok[:, None], out.ivar * cont**2, 0.0)
+        mask = out.mask | ~ok[:, None]
+        return out.replace(flux=flux.astype(out.flux.dtype), ivar=ivar.astype(out.ivar.dtype),
+                           mask=mask)
+
     def _transform(self, spectra: SpectrumSet) -> SpectrumSet:
-        if self.rv_column is not None:
-            if self.rv_column not in spectra.meta.colnames:
+        assumed = None   # (n,) bool: no radial velocity, taken as at rest (missing_rv="rest")
+        rest = self.missing_rv == "rest"
+        if self.rv_column is not None and self.rv_column not in spectra.meta.colnames:
+            if not rest:
                 raise ValueError(f"LineWindow: the spectra have no meta column "
                                  f"'{self.rv_column}' with radial velocities (km/s); give "
-                                 "rv_column=None for spectra already at rest")
+                                 "rv_column=None for spectra already at rest, or "
+                                 "missing_rv='rest' to take them as at rest with a flag")
+            meta = spectra.meta.copy()
+            meta[self.rv_column] = np.zeros(len(spectra))
+            spectra = spectra.replace(meta=meta)
+            assumed = np.ones(len(spectra), dtype=bool)
+        if self.rv_column is not None:
             rv = column_kms(spectra.meta[self.rv_column])  # km/s, NaN where masked
             known = np.isfinite(rv)
+            if rest:
+                assumed = ~known if assumed is None else assumed
+                known = np.ones(len(spectra), dtype=bool)
             if not known.all() and self.on_missing == "raise":
                 i = int(np.flatnonzero(~known)[0])
                 raise ValueError(f"LineWindow: spectrum '{spectra.ids[i]}' has no radial "
@@ -154,7 +292,7 @@ class LineWindow(Transform):
                                  "window cannot be placed; use on_missing='mask' to flag such "
                                  "spectra instead")
             meta = spectra.meta.copy()
-            meta[self.rv_column] = np.where(known, rv, 0.0)
+            meta[self.rv_column] = np.where(np.isfinite(rv), rv, 0.0)
             shifted = DopplerShift(rv_column=self.rv_column).transform(
                 self._crop(spectra, meta[self.rv_column]).replace(meta=meta))
         else:
@@ -162,6 +300,14 @@ class LineWindow(Transform):
             shifted = self._crop(spectra, np.zeros(1))
         grid = self.grid
         out = Resample(grid=grid, min_good=0.5).transform(shifted)
+        if assumed is not None or "rv_assumed" in out.meta.colnames:
+            meta = out.meta.copy()
+            before = (np.asarray(meta["rv_assumed"], dtype=bool) if "rv_assumed"
+                      in meta.colnames else np.zeros(len(out), dtype=bool))
+            meta["rv_assumed"] = before | (assumed if assumed is not None else False)
+            out = out.replace(meta=meta)
+        if self.continuum is not None:
+            out = self._normalise(out)
         covered = ((~out.mask).mean(axis=1) >= self.min_coverage) & known
         if covered.all():
             return out
