@@ -18,7 +18,10 @@ def test_schema_v1_artifact_still_loads_and_predicts_the_same():
     table = model.predict(sl.SpectrumSet.read(DATA / "artifact-v1-input.h5"))
     expected = Table.read(DATA / "artifact-v1-expected.ecsv")
     for column in ("depth", "depth_err", "flags"):
-        assert_allclose(np.asarray(table[column]), np.asarray(expected[column]), rtol=1e-5)
+        # float32 outputs: to 1e-5 relative, and 1e-6 absolute for values near zero (a
+        # depth of -0.003 differs in its last bits between BLAS and ONNX Runtime builds)
+        assert_allclose(np.asarray(table[column]), np.asarray(expected[column]), rtol=1e-5,
+                        atol=1e-6)
     config = json.loads((DATA / "artifact-v1" / "config.json").read_text())
     assert config["schema_version"] == 1 <= SCHEMA_VERSION
 

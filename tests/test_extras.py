@@ -56,8 +56,13 @@ def _name(requirement: str) -> str:
 
 
 def _absent(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
+    """Make ``modules`` unimportable, with their submodules and the shims that re-export
+    them (``dask.distributed`` for ``distributed``) an earlier test may have imported."""
     for module in modules:
         monkeypatch.setitem(sys.modules, module, None)
+        for name in [k for k in sys.modules if k.startswith(module + ".")
+                     or k.endswith("." + module)]:
+            monkeypatch.setitem(sys.modules, name, None)
 
 
 def _check(err: BaseException, extra: str, package: str) -> None:

@@ -124,3 +124,85 @@ def test_int8_export_for_a_classifier_keeps_its_answers(tmp_path):
     assert np.mean(int8.argmax(1) == fp32.argmax(1)) > 0.95
     result = CliRunner().invoke(main, ["export", str(tmp_path / "clf"), "--onnx", "--int8"])
     assert result.exit_code != 0 and "--calibration" in result.output
+
+
+@needs_onnx
+def test_onnx_export_carries_what_a_user_needs_without_starlearn(tmp_path):
+    """model.onnx names its labels and their units, the grid, the outputs and their
+    meaning, the starlearn version and the weights' SHA-256 (ONNX metadata_props)."""
+    import json
+
+    import onnx
+    import onnxruntime as ort
+
+    from starlearn.artifact import sha256_file
+
+    train = toy_set(n=200)
+    model = Regressor("shallow-nn", epochs=2, progress=False, engine="torch",
+                      labels=["a", "b"], model_config={"hidden": [16]}).fit(train)
+    model.save(tmp_path / "m")
+    out = model.export_onnx(tmp_path / "m")
+    meta = ort.InferenceSession(str(out["onnx"])).get_modelmeta().custom_metadata_map
+    assert meta == {p.key: p.value for p in onnx.load(out["onnx"]).metadata_props}
+    assert json.loads(meta["labels"]) == ["a", "b"]
+    assert json.loads(meta["label_units"]) == ["", ""]  # unknown to starlearn: no unit
+    assert json.loads(meta["outputs"]) == ["mean", "log_var", "features", "label",
+                                           "label_err"]
+    assert "label_std" in meta["output_mean"] and "output_features" in meta
+    assert "noise_scale" in meta["output_label_err"]
+    assert_allclose(json.loads(meta["scatter"]), model.scatter_)
+    # the graph alone gives the labels in their units and their calibrated errors
+    x = model.network_input(train[:20])
+    outputs = ort.InferenceSession(str(out["onnx"])).run(None, {"x": x})
+    pred = model._predict_arrays(train[:20], mc=False)
+    assert_allclose(outputs[3], pred["mean"], rtol=1e-4, atol=1e-4)
+    assert_allclose(outputs[4], model._total_error(pred["err_stat"], np.zeros(20)),
+                    rtol=1e-4, atol=1e-5)
+    table = model.predict(train[:20])
+    assert np.all(outputs[4][:, 0] <= np.asarray(table["a_err"]) * (1 + 1e-5))
+    assert int(meta["n_pix"]) == 256 and meta["wave_spacing"] == "log-uniform"
+    assert_allclose([float(meta["wave_min"]), float(meta["wave_max"])], [5000.0, 5300.0])
+    assert_allclose(json.loads(meta["label_std"]), model.label_std_)
+    assert meta["weights_sha256"] == sha256_file(tmp_path / "m" / "weights.safetensors")
+    from importlib.metadata import version
+
+    assert meta["starlearn_version"] == version("starlearn")
+    assert meta["estimator"] == "starlearn.estimators.Regressor" and meta["task"] == "regress"
+    # the outputs themselves are unchanged, and the loaded model still uses the file
+    loaded = __import__("starlearn").load(tmp_path / "m")
+    loaded.engine = "onnx"
+    assert_allclose(np.asarray(loaded.predict(train[:20])["a"]),
+                    np.asarray(model.predict(train[:20])["a"]), atol=1e-3)
+
+
+@needs_onnx
+def test_onnx_export_of_a_classifier_names_its_classes_and_a_known_label_its_unit(tmp_path):
+    import json
+
+    import onnxruntime as ort
+
+    from starlearn.estimators import Classifier
+    from starlearn.preprocess import LineWindow
+    from starlearn.synth import generate
+
+    spectra = generate("ondrejov-halpha", 120, seed=6, snr=(40, 120),
+                       class_fractions=(0.4, 0.4, 0.2))
+    Classifier(preprocess=LineWindow(), epochs=1, progress=False,
+               model_config={"blocks": [[4], [8]], "dense": [8], "dropout": 0.0}
+               ).fit(spectra).save(tmp_path / "clf")
+    clf = __import__("starlearn").load(tmp_path / "clf")
+    meta = ort.InferenceSession(str(clf.export_onnx(tmp_path / "clf")["onnx"])
+                                ).get_modelmeta().custom_metadata_map
+    assert json.loads(meta["classes"]) == list(clf.classes_)
+    assert json.loads(meta["outputs"]) == ["proba", "features"]
+    assert "classes" in meta["output_proba"] and "labels" not in meta
+    assert json.loads(meta["preprocess"])["type"] == "LineWindow"
+
+    lamost = generate("lamost", 80, seed=1)
+    reg = Regressor("shallow-nn", ["teff", "logg", "fe_h"], epochs=1, progress=False,
+                    engine="torch", model_config={"hidden": [8]}).fit(lamost)
+    reg.save(tmp_path / "reg")
+    meta = ort.InferenceSession(str(reg.export_onnx(tmp_path / "reg")["onnx"])
+                                ).get_modelmeta().custom_metadata_map
+    assert json.loads(meta["label_units"]) == ["K", "dex", "dex"]
+    assert int(meta["n_pix"]) == 3909 and abs(float(meta["dlog10"]) - 1e-4) < 1e-12

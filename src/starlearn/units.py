@@ -14,7 +14,8 @@ always meant as Angstrom, and is read so here.
 Flux has no fixed unit in starlearn: :func:`flux_unit` parses what a caller or a file gives
 (none = dimensionless, i.e. relative or continuum-normalised flux). Labels have one unit
 per kind, in :data:`LABEL_UNITS` and :func:`label_unit` (``teff`` in K, ``logg`` and
-abundances in dex, velocities in km/s).
+abundances in dex, velocities in km/s), and a physical range, in :data:`PHYSICAL_RANGES`
+and :func:`physical_range`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from typing import Any
 import astropy.units as u
 import numpy as np
 
-__all__ = ["ANGSTROM", "LABEL_UNITS", "UnitProblem", "angstrom_factor", "flux_unit",
-           "label_unit", "quantity_to_angstrom", "to_angstrom", "unit_text",
-           "wavelength_unit"]
+__all__ = ["ANGSTROM", "LABEL_UNITS", "PHYSICAL_RANGES", "UnitProblem", "angstrom_factor",
+           "flux_unit", "label_unit", "physical_range", "quantity_to_angstrom", "to_angstrom",
+           "unit_text", "wavelength_unit"]
 
 ANGSTROM = u.AA
 """The unit of every wavelength inside starlearn (vacuum Angstrom)."""
@@ -238,4 +239,36 @@ def label_unit(name: str) -> u.UnitBase | None:
         return LABEL_UNITS[key]
     if _ABUNDANCE.match(key):
         return u.dex
+    return None
+
+
+PHYSICAL_RANGES: dict[str, tuple[float, float]] = {
+    "teff": (2_000.0, 60_000.0),  # K: from late M dwarfs to the hottest O stars
+    "logg": (-1.0, 7.0),  # dex (cgs): from the most luminous supergiants to hot subdwarfs
+    "fe_h": (-5.0, 1.5), "m_h": (-5.0, 1.5),  # dex: below the most metal-poor stars known
+    "alpha_fe": (-1.0, 1.5), "alpha_m": (-1.0, 1.5),  # dex
+    "vmicro": (0.0, 20.0), "vmacro": (0.0, 100.0),  # km/s: broadening is not negative
+    "vsini": (0.0, 600.0), "vbroad": (0.0, 600.0),  # km/s: up to critical rotation
+    "rv": (-2_000.0, 2_000.0), "vrad": (-2_000.0, 2_000.0),  # km/s: hypervelocity stars
+}
+"""The values a stellar label can physically take (in the units of :data:`LABEL_UNITS`):
+a prediction outside them is not a star, whatever the model says. Abundance ratios
+``<x>_fe``, ``<x>_m`` lie in -3 .. +5 dex (carbon-enhanced metal-poor stars reach
+[C/Fe] ~ +4) and ``<x>_h`` in -7 .. +2 dex; see :func:`physical_range`."""
+
+
+def physical_range(name: str) -> tuple[float, float] | None:
+    """The (low, high) physical range of the label ``name`` in its unit
+    (:func:`label_unit`), or None for a label starlearn does not know.
+
+    Examples
+    --------
+    >>> physical_range("teff"), physical_range("mg_fe"), physical_range("depth")
+    ((2000.0, 60000.0), (-3.0, 5.0), None)
+    """
+    key = str(name).strip().lower().removesuffix("_err")
+    if key in PHYSICAL_RANGES:
+        return PHYSICAL_RANGES[key]
+    if _ABUNDANCE.match(key):
+        return (-7.0, 2.0) if key.endswith("_h") else (-3.0, 5.0)
     return None

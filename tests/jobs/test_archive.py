@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
+from starlearn.errors import NothingPredictedError
 from starlearn.estimators import Regressor
 from starlearn.jobs.archive import plan_parts, read_catalogue, run_archive
 from starlearn.synth import generate, write_lamost_files
@@ -156,3 +157,120 @@ def test_multi_object_files_give_one_row_per_object(archive, tmp_path):
     arm = table[[os.path.basename(f).startswith("pfsArm") for f in table["file"]]]
     assert sorted(arm["id"]) == ["9/1", "9/2", "9/3", "9/4"]
     assert np.all(np.isfinite(arm["teff"]))
+
+
+def _cut(spectra, n_pix):
+    """The spectra on the first ``n_pix`` pixels of their grid (a file cut at the red end,
+    as 3,899-pixel real LAMOST files are)."""
+    from starlearn.spectra import SpectrumSet
+
+    return SpectrumSet(wave=spectra.wave[:n_pix], flux=spectra.flux[:, :n_pix],
+                       ivar=spectra.ivar[:, :n_pix], mask=spectra.mask[:, :n_pix],
+                       ids=spectra.ids, meta=spectra.meta)
+
+
+def test_inputs_on_another_grid_are_resampled_when_the_policy_allows(archive, tmp_path):
+    _cut(generate("lamost", 30, seed=7, snr=(30, 100)), 3899).write(tmp_path / "cut.h5")
+    out = tmp_path / "cat.parquet"
+    with pytest.warns(UserWarning, match="30 spectra on another wavelength grid were "
+                                         "resampled onto the model's grid"):
+        summary = run_archive(archive / "model", [tmp_path / "cut.h5"], out, progress=False)
+    assert summary.spectra == 30 and summary.resampled == {
+        "3899 pixels, 3700.0-9078.2 A": 30} and "30 resampled" in str(summary)
+    table = read_catalogue(out)
+    assert not np.any(table["flags"] & 4) and np.all(np.isfinite(table["teff"]))
+    # "never": refused with the reason, and the failed run leaves nothing in the way
+    never = tmp_path / "never.parquet"
+    for _ in range(2):  # the second run is not refused for an earlier one's leftovers
+        with pytest.raises(NothingPredictedError, match="another wavelength grid"):
+            run_archive(archive / "model", [tmp_path / "cut.h5"], never, resample="never",
+                        progress=False)
+        assert not never.exists() and not (tmp_path / "never.parquet.parts").exists()
+    assert (tmp_path / "never.rejects.csv").exists()
+    with pytest.raises(ValueError, match="resample must be one of"):
+        run_archive(archive / "model", [tmp_path / "cut.h5"], never, resample="maybe")
+
+
+def test_resume_needs_the_same_resample_policy(archive, tmp_path):
+    generate("lamost", 10, seed=8).write(tmp_path / "d.h5")
+    out = tmp_path / "cat.csv"
+    run_archive(archive / "model", [tmp_path / "d.h5"], out, progress=False)
+    with pytest.raises(ValueError, match="resample=always"):
+        run_archive(archive / "model", [tmp_path / "d.h5"], out, resume=True,
+                    resample="always", progress=False)
+
+
+def test_catalogues_carry_metadata_units_provenance_and_flag_meanings(archive, tmp_path):
+    from astropy.io import fits
+
+    from starlearn.artifact import sha256_file
+
+    outs = {}
+    for suffix in (".fits", ".parquet", ".ecsv"):
+        outs[suffix] = tmp_path / f"cat{suffix}"
+        run_archive(archive / "model", [archive / "files"], outs[suffix], progress=False,
+                    command=["starlearn", "predict", "model", "files"])
+    weights = sha256_file(archive / "model" / "weights.safetensors")
+    with fits.open(outs[".fits"]) as hdus:
+        header = hdus[1].header
+        data = hdus[1].data
+        names = [header[f"TTYPE{i}"] for i in range(1, header["TFIELDS"] + 1)]
+        units = {header[f"TTYPE{i}"]: header.get(f"TUNIT{i}")
+                 for i in range(1, header["TFIELDS"] + 1)}
+        assert header["WTSHA256"] == weights and header["CMDLINE"] == (
+            "starlearn predict model files")
+        assert header["MODEL"] == str((archive / "model").resolve())
+        assert header["SLVERS"] and header["DATE"].startswith("20")
+        assert header["MODELCLS"] == "starlearn.estimators.Regressor"
+        for bit in (1, 2, 4, 8, 16):
+            assert header[f"FLAG{bit}"]
+        assert "physical range" in header["FLAG8"]
+        assert all(header.get(f"TCOMM{i}") for i in range(1, header["TFIELDS"] + 1))
+        assert len(data) == 60
+    # the readers' identifiers and metadata first, then the predictions
+    assert names[:2] == ["id", "obsid"] and {"designation", "file", "rv"} <= set(names)
+    assert names.index("file") < names.index("teff")
+    assert units["teff"] == units["teff_err"] == "K"
+    assert units["logg"] == units["logg_err"] == "dex" and units["rv"] == "km s-1"
+    assert units["flags"] is None and units["teff_flag"] is None
+    for suffix in (".parquet", ".ecsv", ".fits"):
+        table = read_catalogue(outs[suffix])
+        assert str(table["teff"].unit) == "K" and str(table["logg_err"].unit) == "dex", suffix
+        assert table.meta["WTSHA256"] == weights, suffix
+        assert len(set(table["obsid"])) == 60 and table["obsid"].dtype.kind == "U"
+    # astropy's own Parquet reader gets the units and the full strings back too
+    pytest.importorskip("pandas")
+    direct = Table.read(outs[".parquet"])
+    assert str(direct["teff"].unit) == "K"
+    assert max(len(f) for f in direct["file"]) == max(len(f) for f in read_catalogue(
+        outs[".parquet"])["file"])
+
+
+def test_unphysical_and_far_extrapolated_labels_are_masked_with_a_flag():
+    """Bit 1 (outside the training range) keeps the value; bit 16 (more than half the
+    training range's width beyond it) and bit 8 (outside the physical range) give NaN."""
+    from starlearn.units import physical_range
+
+    train = generate("lamost", 120, seed=9)
+    model = Regressor("shallow-nn", ["teff", "logg"], epochs=1, progress=False,
+                      engine="torch", model_config={"hidden": [8]}).fit(train)
+    low, high = model.label_min_[0], model.label_max_[0]
+    span = high - low
+    wanted = np.array([(low + high) / 2, high + 0.2 * span, high + 0.8 * span, 70_000.0])
+    real = model._predict_arrays
+
+    def fake(spectra, **kwargs):
+        pred = real(spectra, **kwargs)
+        pred["mean"] = pred["mean"].copy()
+        pred["mean"][:, 0] = wanted
+        pred["mean"][:, 1] = (model.label_min_[1] + model.label_max_[1]) / 2
+        return pred
+
+    model._predict_arrays = fake
+    table = model.predict(train[:4])
+    flags = np.asarray(table["teff_flag"]) & ~2  # bit 2 depends on the features
+    assert list(flags) == [0, 1, 1 | 16, 1 | 8 | 16]
+    assert np.isfinite(table["teff"][:2]).all() and np.isfinite(table["teff_err"][:2]).all()
+    assert np.isnan(table["teff"][2:]).all() and np.isnan(table["teff_err"][2:]).all()
+    assert np.isfinite(table["logg"]).all() and physical_range("teff") == (2000.0, 60000.0)
+    assert str(table["teff"].unit) == "K" and str(table["logg_err"].unit) == "dex"

@@ -39,6 +39,12 @@ __all__ = ["compare", "evaluate", "export", "predict", "reconstruct"]
 @click.option("--min-usable", type=click.FloatRange(0.0, 1.0), default=None,
               help="Least fraction of the model's pixels a spectrum must have usable to be "
                    "predicted; fewer gives NaN and flag 4 [the model's, 0.5].")
+@click.option("--resample", type=click.Choice(["auto", "never", "always"]), default="auto",
+              show_default=True,
+              help="Inputs on another wavelength grid than the model's: resample them onto "
+                   "it (flux-conserving, pixels outside their coverage masked) when they "
+                   "cover at least --min-usable of it at no coarser sampling (auto), "
+                   "always, or reject them (never).")
 @click.option("--strict", is_flag=True,
               help=f"Exit with status {EXIT_REJECTED} when any input was rejected or not "
                    "predicted (the catalogue is still written).")
@@ -46,8 +52,8 @@ __all__ = ["compare", "evaluate", "export", "predict", "reconstruct"]
 @click.option("--quiet", is_flag=True)
 def predict(model_dir: Path, inputs: tuple[str, ...], output: Path, fmt: str, engine: str,
             workers: int, scheduler: str | None, resume: bool, part_size: int,
-            keep_parts: bool, min_usable: float | None, strict: bool, overwrite: bool,
-            quiet: bool) -> None:
+            keep_parts: bool, min_usable: float | None, resample: str, strict: bool,
+            overwrite: bool, quiet: bool) -> None:
     """Predict with a saved model for data sets (.h5) or spectrum files (FITS, text).
 
     INPUTS are files, folders, glob patterns, list files (.lst) or HDF5 data sets. The run
@@ -55,14 +61,23 @@ def predict(model_dir: Path, inputs: tuple[str, ...], output: Path, fmt: str, en
     continues it (with the same model and options only), and the catalogue has each input
     exactly once. Files that cannot be used go to OUTPUT_STEM.rejects.csv with the reason
     and the run goes on; exit status 0, or with --strict 3 when any input was rejected.
+    The catalogue (docs/catalogue-format.md) carries the inputs' identifiers and observing
+    metadata, units, the model's provenance and the meaning of each flag bit.
     """
+    import warnings
+
     from starlearn.jobs.archive import run_archive
 
-    summary = run_archive(model_dir, inputs, output, engine=engine, workers=workers,
-                          scheduler=scheduler, resume=resume,
-                          fmt=None if fmt == "auto" else fmt, files_per_part=part_size,
-                          rows_per_part=40 * part_size, min_usable=min_usable,
-                          overwrite=overwrite, keep_parts=keep_parts, progress=not quiet)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        summary = run_archive(model_dir, inputs, output, engine=engine, workers=workers,
+                              scheduler=scheduler, resume=resume,
+                              fmt=None if fmt == "auto" else fmt, files_per_part=part_size,
+                              rows_per_part=40 * part_size, min_usable=min_usable,
+                              resample=resample, overwrite=overwrite, keep_parts=keep_parts,
+                              progress=not quiet, command=sys.argv)
+    for warning in caught:  # one line each, not Python's file:line form
+        click.echo(f"Warning: {warning.message}", err=True)
     click.echo(str(summary))
     if summary.rejects is not None:
         click.echo(f"rejected inputs and reasons: {summary.rejects}")

@@ -26,8 +26,8 @@ from starlearn.estimators._validation import Constraint, Real
 from starlearn.estimators.base import ArtifactEstimator
 from starlearn.spectra import SpectrumSet
 
-__all__ = ["FLAG_FAR_FROM_TRAINING", "FLAG_FEW_GOOD_PIXELS", "FLAG_OUTSIDE_RANGE",
-           "LabelEstimator"]
+__all__ = ["FAR_OUTSIDE_MARGIN", "FLAG_FAR_FROM_TRAINING", "FLAG_FAR_OUTSIDE_RANGE",
+           "FLAG_FEW_GOOD_PIXELS", "FLAG_OUTSIDE_RANGE", "FLAG_UNPHYSICAL", "LabelEstimator"]
 
 FLAG_OUTSIDE_RANGE = 1
 """Flag bit: the predicted label lies outside the range of the training labels."""
@@ -37,6 +37,18 @@ Cannon's chi-square)."""
 FLAG_FEW_GOOD_PIXELS = 4
 """Flag bit: fewer than ``min_usable`` (half by default) of the model's pixels are usable:
 the spectrum is not predicted (NaN)."""
+FLAG_UNPHYSICAL = 8
+"""Flag bit: the predicted label lies outside the physical range of such labels
+(:func:`starlearn.units.physical_range`, e.g. Teff below 2,000 K or above 60,000 K): the
+label and its error are NaN."""
+FLAG_FAR_OUTSIDE_RANGE = 16
+"""Flag bit: the predicted label lies more than :data:`FAR_OUTSIDE_MARGIN` of the training
+range's width beyond it (set together with bit 1): an extrapolation, not a measurement;
+the label and its error are NaN."""
+FAR_OUTSIDE_MARGIN = 0.5
+"""How far beyond the training range a prediction is still written (with bit 1), as a
+fraction of the range's width (``label_max_ - label_min_``): a model trained on Teff
+4,000-7,000 K writes 2,500-8,500 K and masks what lies beyond (bit 16)."""
 
 
 class LabelEstimator(ArtifactEstimator):
@@ -161,17 +173,30 @@ class LabelEstimator(ArtifactEstimator):
 
         Returns
         -------
-        astropy Table: ``id``; per label ``<label>`` (mean), ``<label>_err`` (total error:
-        the model's statistical error, calibrated with a scale, a noise term in 1/(S/N)
-        and an intrinsic scatter in quadrature), ``<label>_flag`` (bits: 1 outside the
-        training range, 2 far from the training data, 4 fewer than ``min_usable`` of the
-        pixels usable: then the label and its error are NaN); ``flags`` (OR of all).
+        astropy Table: ``id``; per label ``<label>`` (mean) and ``<label>_err`` (total
+        error: the model's statistical error, calibrated with a scale, a noise term in
+        1/(S/N) and an intrinsic scatter in quadrature), both with the label's unit
+        (:func:`starlearn.units.label_unit`: K, dex, km/s) where starlearn knows it, and
+        ``<label>_flag``; ``flags`` (OR of all). Flag bits:
+
+        - 1: outside the range of the training labels (written);
+        - 2: far from the training data (network features, or The Cannon's chi-square);
+        - 4: fewer than ``min_usable`` of the pixels usable;
+        - 8: outside the physical range of the label
+          (:func:`starlearn.units.physical_range`);
+        - 16: more than :data:`FAR_OUTSIDE_MARGIN` (half) of the training range's width
+          beyond it (with bit 1).
+
+        With bit 4, 8 or 16 the label and its error are NaN, not numbers.
 
         Raises
         ------
         ValueError
-            When the spectra are on another wavelength grid than the model's.
+            When the spectra are on another wavelength grid than the model's (see
+            :meth:`prepare_inputs` for resampling).
         """
+        from starlearn.units import label_unit, physical_range
+
         spectra = self.prepare_inputs(spectra)
         pred = self._predict_arrays(spectra)
         err = self._total_error(pred["err_stat"], pred["noise"])
@@ -181,12 +206,24 @@ class LabelEstimator(ArtifactEstimator):
         overall = np.zeros(len(spectra), dtype=np.int32)
         for j, name in enumerate(self.label_names_):
             value = pred["mean"][:, j]
-            flag = np.where((value < self.label_min_[j]) | (value > self.label_max_[j]),
-                            FLAG_OUTSIDE_RANGE, 0)
-            flag = flag | np.where(far, FLAG_FAR_FROM_TRAINING, 0) | np.where(
-                few, FLAG_FEW_GOOD_PIXELS, 0)
-            table[name] = np.where(few, np.nan, value).astype(np.float32)
-            table[f"{name}_err"] = np.where(few, np.nan, err[:, j]).astype(np.float32)
+            low, high = self.label_min_[j], self.label_max_[j]
+            margin = FAR_OUTSIDE_MARGIN * (high - low if high > low else self.label_std_[j])
+            with np.errstate(invalid="ignore"):
+                outside = (value < low) | (value > high)
+                beyond = (value < low - margin) | (value > high + margin)
+                bounds = physical_range(name)
+                unphysical = (np.zeros(len(value), dtype=bool) if bounds is None
+                              else (value < bounds[0]) | (value > bounds[1]))
+            flag = (np.where(outside, FLAG_OUTSIDE_RANGE, 0)
+                    | np.where(far, FLAG_FAR_FROM_TRAINING, 0)
+                    | np.where(few, FLAG_FEW_GOOD_PIXELS, 0)
+                    | np.where(unphysical & ~few, FLAG_UNPHYSICAL, 0)
+                    | np.where(beyond & ~few, FLAG_FAR_OUTSIDE_RANGE, 0))
+            masked = few | unphysical | beyond
+            unit = label_unit(name)
+            table[name] = np.where(masked, np.nan, value).astype(np.float32)
+            table[f"{name}_err"] = np.where(masked, np.nan, err[:, j]).astype(np.float32)
+            table[name].unit = table[f"{name}_err"].unit = unit
             table[f"{name}_flag"] = flag.astype(np.int32)
             overall |= flag.astype(np.int32)
         table["flags"] = overall

@@ -22,6 +22,7 @@ CONTRIBUTING.md has a worked example.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from os import PathLike
@@ -130,17 +131,107 @@ class ArtifactEstimator(BaseEstimator):
         """Rules across parameters (e.g. an option that needs another); none here."""
 
     # ------------------------------------------------------------------ prediction inputs
-    def prepare_inputs(self, spectra: SpectrumSet | str | PathLike | Any) -> SpectrumSet:
-        """Spectra as the fitted model reads them: in memory, through the saved
-        ``preprocess`` step, checked to be on the model's wavelength grid (``wave_``).
+    def prepare_inputs(self, spectra: SpectrumSet | str | PathLike | Any, *,
+                       resample: str | None = None) -> SpectrumSet:
+        """Spectra as the fitted model reads them: in memory, on the model's wavelength
+        grid (``wave_``), through the saved ``preprocess`` step.
+
+        Parameters
+        ----------
+        spectra : SpectrumSet, data-set path or store
+        resample : {"never", "auto", "always"} or None
+            What to do with spectra on another wavelength grid than the model's when the
+            saved ``preprocess`` does not set the grid itself (it has no step with a
+            ``grid``, such as :class:`~starlearn.preprocess.Resample` or
+            :class:`~starlearn.preprocess.LineWindow`):
+
+            - "never": refuse them (ValueError);
+            - "auto": resample them when every spectrum's wavelength range covers at
+              least ``min_usable`` (0.5 unless set) of the model's pixels and its pixels
+              are at most 10% wider than the model's (in ln wavelength); refuse them
+              otherwise, saying why (spectra much coarser than the model's grid are not
+              the data the model was trained on);
+            - "always": resample any spectra on another grid.
+
+            None (the default): the estimator's ``resample`` attribute when set
+            (``model.resample = "auto"`` after loading, as ``starlearn predict
+            --resample`` does; ``predict`` and ``network_input`` follow it), else "never".
+
+        Notes
+        -----
+        Resampling is flux-conserving (:class:`~starlearn.preprocess.Resample` onto the
+        model's log-uniform grid, before ``preprocess``): the inverse variance is
+        propagated, and model pixels outside a spectrum's coverage (or less than half
+        covered by its good pixels) are masked, so that ``min_usable`` decides whether it
+        is predicted (NaN and flag 4 otherwise). It is said in one UserWarning naming both
+        grids (``"... resampled onto the model's grid ..."``), once per grid under
+        Python's default warning filter. A real LAMOST file cut at the red end (3,899
+        pixels, 3,700-9,078 A) reaches a model trained on ``starlearn synth lamost``
+        (3,909 pixels, 3,700-9,099 A) with its last 10 pixels masked.
 
         Raises
         ------
         ValueError
-            When the spectra are on another grid than the model's.
+            For spectra on another grid than the model's that the policy does not
+            resample (the message says why), a model grid that is not log-uniform, or an
+            unknown policy.
         """
         check_is_fitted(self)
+        policy = resample if resample is not None else (getattr(self, "resample", None)
+                                                         or "never")
+        if policy not in ("never", "auto", "always"):
+            raise ValueError(f"{type(self).__name__}.prepare_inputs: resample must be "
+                             f"'never', 'auto' or 'always', got {policy!r}")
         spectra = read_rows(as_source(spectra), None)
+        wave = np.asarray(self.wave_, dtype=np.float64)
+        steps, sets_grid = [self.preprocess], False
+        while steps:  # does the saved preprocessing put the spectra on a grid itself?
+            step = steps.pop()
+            steps.extend(getattr(step, "steps", None) or [])
+            sets_grid = sets_grid or getattr(step, "grid", None) is not None
+        on_grid = spectra.shared_wave and spectra.wave.shape == wave.shape and bool(
+            np.allclose(spectra.wave, wave, rtol=1e-7, atol=0))
+        if policy != "never" and not on_grid and not sets_grid:
+            import warnings
+
+            from starlearn.grid import Grid, find_preset
+            from starlearn.preprocess import Resample
+
+            rows = np.atleast_2d(np.asarray(spectra.wave, dtype=np.float64))
+            got = (f"{spectra.n_pix} pixels, {float(np.nanmin(rows)):.1f}-"
+                   f"{float(np.nanmax(rows)):.1f} A"
+                   + ("" if spectra.shared_wave else ", per-spectrum wavelengths"))
+            ours = f"{wave.size} pixels, {wave[0]:.1f}-{wave[-1]:.1f} A"
+            grid = find_preset(wave)
+            if grid is None or not grid.matches(wave):
+                grid = Grid.log_uniform(float(wave[0]), float(wave[-1]), n_pix=wave.size)
+            if not grid.matches(wave):
+                raise ValueError(f"input spectra are on another wavelength grid ({got}) than "
+                                 f"the model ({ours}), and the model's grid is not "
+                                 "log-uniform, so they cannot be resampled onto it here: "
+                                 "resample them first (starlearn.preprocess.Resample)")
+            need = float(getattr(self, "min_usable", 0.5))
+            cover = (np.searchsorted(wave, np.nanmax(rows, axis=1), side="right")
+                     - np.searchsorted(wave, np.nanmin(rows, axis=1), side="left")) / wave.size
+            with np.errstate(invalid="ignore", divide="ignore"):
+                step_in = np.nanmedian(np.abs(np.diff(np.log(rows), axis=1)), axis=1)
+            coarser = step_in / float(np.median(np.diff(np.log(wave))))
+            if policy == "auto" and (np.any(cover < need) or np.any(~(coarser <= 1.1))):
+                why = (f"they cover only {float(cover.min()):.0%} of the model's pixels "
+                       f"(min_usable {need:.0%})" if np.any(cover < need) else
+                       f"their pixels are {float(np.nanmax(coarser)):.2f} times as wide as "
+                       "the model's (more than 1.1)")
+                raise ValueError(f"input spectra are on another wavelength grid ({got}) than "
+                                 f"the model ({ours}); not resampled automatically: {why}. "
+                                 "Pass resample='always' (starlearn predict --resample "
+                                 "always) to resample them anyway, or resample them first "
+                                 "(starlearn.preprocess.Resample)")
+            warnings.warn(f"input spectra on another wavelength grid ({got}) resampled onto "
+                          f"the model's grid ({ours}), flux-conserving: ivar propagated, "
+                          "model pixels outside their coverage masked (min_usable "
+                          f"{need:.0%} decides; resample={policy!r})", UserWarning,
+                          stacklevel=2)
+            spectra = Resample(grid=grid).transform(spectra)
         if self.preprocess is not None:
             spectra = self.preprocess.transform(spectra)
         check_grid(spectra, self.wave_, "input spectra")
@@ -353,12 +444,96 @@ class NetworkEstimator(ArtifactEstimator):
         ``model.int8.onnx``, quantised with the first ``n_calibration`` of them, for
         ``engine="onnx-int8"``. Returns {"onnx": path[, "int8": path, "int8_max_diff":
         largest output difference on the calibration spectra]}.
+
+        Notes
+        -----
+        Each file carries ``metadata_props`` (strings; JSON for lists and objects) so
+        that it can be used without starlearn: ``starlearn_version``, ``estimator``
+        (class), ``task``, ``network``, ``labels`` and ``label_units`` (label models:
+        ``label_mean``, ``label_std``, and the error calibration ``error_scale``,
+        ``noise_scale``, ``scatter``; the graph's ``label`` and ``label_err`` outputs are
+        already de-standardised and calibrated) or
+        ``classes``, the input grid (``n_pix``, ``wave_min``, ``wave_max`` in vacuum
+        Angstrom, ``wave_spacing`` "log-uniform" with ``dlog10`` or "tabulated"),
+        ``input`` (what the network reads), ``outputs`` (output names in order) and
+        ``output_<name>`` (what each holds), ``weights_sha256`` (of
+        ``weights.safetensors``) and ``preprocess`` (the saved preprocessing to apply
+        first, JSON).
         """
-        from starlearn.artifact import write_onnx
+        from starlearn.artifact import sha256_file, write_onnx
         from starlearn.infer.engine import export_onnx
 
         module, example, names = self._onnx_spec()
-        data = export_onnx(module, example, output_names=names)
+        wave = np.asarray(self.wave_, dtype=np.float64)
+        steps = np.diff(np.log10(wave))
+        log_uniform = bool(np.allclose(steps, steps.mean(), rtol=1e-6, atol=0))
+        labels = list(getattr(self, "label_names_", []) or [])
+        meaning = {  # what the outputs hold (unchanged network outputs)
+            "mean": "standardised labels (n, n_labels): label = mean * label_std + "
+                    "label_mean",
+            "log_var": "log variance of the standardised labels (n, n_labels): sigma = "
+                       "exp(log_var / 2) * label_std (before starlearn's calibration)",
+            "features": "last hidden layer (n, n_features), for the far-from-training "
+                        "check",
+            "label": "labels in their units (n, n_labels), in the order of labels "
+                     "(label_units)",
+            "label_err": "calibrated 1-sigma error of label (n, n_labels), in its units: "
+                         "sqrt((error_scale * exp(log_var / 2) * label_std)**2 + "
+                         "scatter**2); starlearn adds in quadrature noise_scale times its "
+                         "S/N term, which needs the input's error spectrum",
+            "proba": "class probabilities (n, n_classes), in the order of classes",
+            "reconstruction": "reconstructed spectra in scaled units (n, n_pixels)",
+            "latent": "latent vectors",
+        }
+        from importlib.metadata import version
+
+        from starlearn.units import label_unit, unit_text
+
+        meta: dict[str, Any] = {
+            "starlearn_version": version("starlearn"),
+            "estimator": f"{type(self).__module__.rsplit('.', 1)[0]}.{type(self).__name__}",
+            "task": self._task, "network": str(getattr(self, "model", "")),
+            "n_pix": int(wave.size), "wave_min": float(wave[0]), "wave_max": float(wave[-1]),
+            "wave_unit": "Angstrom (vacuum)",
+            "wave_spacing": "log-uniform" if log_uniform else "tabulated",
+            "input": f"float32 (n, channels, {wave.size}): the spectra on this grid after "
+                     "the preprocess step and the estimator's input scaling (starlearn's "
+                     "network_input)",
+            "outputs": list(names),
+            "weights_sha256": sha256_file(Path(path) / "weights.safetensors")
+            if (Path(path) / "weights.safetensors").exists() else "",
+            "preprocess": preprocess_to_config(self.preprocess),
+        }
+        if log_uniform:
+            meta["dlog10"] = float(steps.mean())
+        if labels:
+            meta["labels"] = labels
+            meta["label_units"] = [unit_text(label_unit(n)) for n in labels]
+            meta["label_mean"] = np.asarray(self.label_mean_).tolist()
+            meta["label_std"] = np.asarray(self.label_std_).tolist()
+            for key in ("error_scale", "noise_scale", "scatter"):
+                value = getattr(self, f"{key}_", None)
+                if value is not None:
+                    meta[key] = np.asarray(value, dtype=np.float64).ravel().tolist()
+        if getattr(self, "classes_", None) is not None:
+            meta["classes"] = [str(c) for c in self.classes_]
+        for name in names:
+            meta[f"output_{name}"] = meaning.get(name, name)
+
+        def with_metadata(data: bytes) -> bytes:
+            import onnx  # present: export_onnx needs it
+
+            proto = onnx.load_from_string(data)
+            known = {p.key for p in proto.metadata_props}
+            for key, value in meta.items():
+                if key in known:
+                    continue
+                entry = proto.metadata_props.add()
+                entry.key = key
+                entry.value = value if isinstance(value, str) else json.dumps(value)
+            return proto.SerializeToString()
+
+        data = with_metadata(export_onnx(module, example, output_names=names))
         out: dict[str, Any] = {"onnx": write_onnx(path, data)}
         if int8_calibration is not None:
             from starlearn.infer.quantize import quantize_int8
@@ -366,7 +541,7 @@ class NetworkEstimator(ArtifactEstimator):
             spectra = read_rows(as_source(int8_calibration), None)
             x = self.network_input(spectra[:n_calibration])
             int8, diff = quantize_int8(data, x)
-            out["int8"] = write_onnx(path, int8, "model.int8.onnx",
+            out["int8"] = write_onnx(path, with_metadata(int8), "model.int8.onnx",
                                      extra={"calibration_spectra": len(x),
                                             "max_output_diff": diff})
             out["int8_max_diff"] = diff
