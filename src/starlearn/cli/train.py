@@ -19,6 +19,9 @@ from starlearn.cli._options import (
 
 __all__ = ["train"]
 
+_REGRESS_ADAPT = ("none", "auto", "match", "coral", "mmd", "match+coral", "match+mmd",
+                  "match+adversarial", "cycle", "match+cycle")
+
 
 @main.command()
 @click.option("--task", type=click.Choice(["regress", "autoencode", "classify"]),
@@ -80,9 +83,16 @@ __all__ = ["train"]
               type=click.Choice(["smote", "oversample", "weights", "none"]),
               default=None, help="classify: class-imbalance treatment.")
 @click.option("--adapt-to", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="classify: unlabelled spectra of the target instrument.")
-@click.option("--adapt", type=click.Choice(["blur", "adversarial", "blur+adversarial"]),
-              default=None, help="classify: domain adaptation to --adapt-to [blur].")
+              default=None, help="classify, regress: unlabelled spectra of the target "
+                                 "instrument or survey (on the model's grid).")
+@click.option("--adapt", type=click.Choice(["blur", "adversarial", "blur+adversarial",
+                                            *_REGRESS_ADAPT]),
+              default=None, help="Domain adaptation to --adapt-to: classify blur [default], "
+                                 "adversarial, blur+adversarial; regress none, match, coral, "
+                                 "mmd, adversarial, cycle, match+<method>, auto [default].")
+@click.option("--init", "init", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="regress: fine-tune this pretrained model folder on the "
+                                 "labelled --data (few-shot; --epochs, --lr apply).")
 @click.option("--source-resolution", type=float, default=None,
               help="classify --adapt blur: R of the training spectra (default: from the "
                    "grid preset they are on).")
@@ -116,7 +126,7 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
           valid: Path | None, config_file: Path | None, grid: str | None, quiet: bool,
           resume: bool, overwrite: bool, latent: int | None, denoise: bool | None,
           snr_range: str | None, variational: bool | None, classes: str | None,
-          balance: str | None, adapt_to: Path | None, adapt: str | None,
+          balance: str | None, adapt_to: Path | None, adapt: str | None, init: Path | None,
           source_resolution: float | None, target_resolution: float | None,
           line: str | None, half_width: int | None, params: tuple[str, ...],
           **options: Any) -> None:
@@ -131,6 +141,13 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
     )
     from starlearn.spectra import SpectrumSet
 
+    if init is not None:
+        _fine_tune(task, init, data, output, overwrite=overwrite, quiet=quiet,
+                   other={"adapt_to": adapt_to, "adapt": adapt, "valid": valid,
+                          "config": config_file, "resume": resume or None,
+                          "param": params or None, "grid": grid, "labels": labels},
+                   options=options)
+        return
     given = {"labels": split_names(labels), "grid": grid, "latent": latent, "denoise": denoise,
              "snr": parse_range(snr_range, name="--snr") if snr_range else None,
              "variational": variational, "classes": split_names(classes), "balance": balance,
@@ -138,7 +155,7 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
              "target_resolution": target_resolution, "line": line,
              "half_width": half_width, **options}
     given = {**{k: v for k, v in given.items() if v is not None}, **parse_params(params)}
-    if adapt_to is not None and task != "classify":
+    if adapt_to is not None and task not in ("classify", "regress"):
         given["adapt_to"] = adapt_to
     # an option the task's estimator (and job) does not take is a usage error
     problems = []
@@ -158,16 +175,48 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
     target = SpectrumSet.read(adapt_to) if adapt_to is not None else None
     estimator = build_estimator(task, model, settings=settings, train=train_set,
                                 target=target)
-    extra = {"target": target} if task == "classify" else {}
+    extra = {"target": target} if task in ("classify", "regress") and target else {}
     train_and_save(estimator, output, train_set, valid, resume=resume, overwrite=overwrite,
                    **extra)
     _echo_summary(task, estimator, adapt_to)
     click.echo(f"model written to {output}")
 
 
+def _fine_tune(task: str, init: Path, data: Path, output: Path, *, overwrite: bool,
+               quiet: bool, other: dict[str, Any], options: dict[str, Any]) -> None:
+    """``--init``: the few-shot job (:func:`starlearn.jobs.fine_tune.fine_tune_model`)."""
+    from starlearn.jobs.fine_tune import fine_tune_model
+
+    if task != "regress":
+        raise click.UsageError("--init (fine-tuning) applies to --task regress only")
+    ignored = [f"--{k.replace('_', '-')}" for k, v in {**other, **options}.items()
+               if v is not None and k not in ("epochs", "lr")]
+    if ignored:
+        raise click.UsageError(f"--init fine-tunes the saved model with its own settings; "
+                               f"only --epochs and --lr apply, not {', '.join(ignored)}")
+    kwargs = {k: options[k] for k in ("epochs", "lr") if options.get(k) is not None}
+    try:
+        model = fine_tune_model(init, data, output, overwrite=overwrite, progress=not quiet,
+                                **kwargs)
+    except (ValueError, FileExistsError) as err:
+        raise click.ClickException(str(err)) from None
+    info = model.fine_tune_
+    frozen = info["freeze_epochs"]
+    click.echo(f"fine-tuned {init} on {info['n_train']} spectra ({frozen} epochs with the "
+               f"feature layers frozen, then {info['epochs'] - frozen} at lr/10); "
+               f"{info['n_valid']} chose the epochs")
+    _echo_regression_summary(model)
+    click.echo(f"model written to {output}")
+
+
 def _echo_summary(task: str, estimator: Any, adapt_to: Path | None) -> None:
     if task == "regress":
         _echo_regression_summary(estimator)
+        domain = estimator.valid_metrics_.get("domain")
+        if domain:
+            click.echo(f"adapted to {adapt_to} ({domain['method']}): feature distance source "
+                       f"vs target MMD {domain['mmd']:.3g}, CORAL {domain['coral']:.3g}, "
+                       f"domain AUC {domain['auc']:.2f} (0.5: indistinguishable)")
     elif task == "autoencode":
         mode = "denoising" if estimator.denoise else "reconstruction"
         click.echo(f"{estimator.model} ({mode}, latent {estimator.latent}) trained for "

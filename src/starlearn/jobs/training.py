@@ -164,8 +164,11 @@ def build_estimator(task: str, model: str | None = None, *,
     """The estimator a training job fits, from plain settings (command-line options and a
     TOML file merged): ``grid`` becomes a :class:`~starlearn.preprocess.Resample` step,
     ``labels``/``classes`` lists of names; for ``classify`` see :func:`build_classifier`
-    (``train`` and ``target`` are its spectra). Unknown settings are refused
-    (:func:`check_settings`); values are checked by the estimator itself."""
+    (``train`` and ``target`` are its spectra). For ``regress``, ``adapt`` is the
+    Regressor's domain adaptation to the ``target`` spectra given to ``fit`` (a
+    method other than "none"/"auto" without a ``target`` is refused here, before any
+    work). Unknown settings are refused (:func:`check_settings`); values are checked by
+    the estimator itself."""
     from starlearn.preprocess import Resample
 
     settings = check_settings(task, settings or {})
@@ -177,6 +180,9 @@ def build_estimator(task: str, model: str | None = None, *,
     preprocess = Resample(grid=grid) if grid else None
     if task == "regress":
         labels = _names(settings.pop("labels", None), "labels")
+        adapt = settings.get("adapt")
+        if adapt not in (None, "none", "auto") and target is None:
+            raise ValueError("adapt (--adapt) needs target spectra (--adapt-to TARGET.h5)")
         return label_estimator(model, labels, preprocess=preprocess, **settings)
     latent = int(settings.pop("latent", 32 if model == "dense-ae" else 16))
     if settings.get("snr") is not None and not settings.get("denoise"):
@@ -193,6 +199,9 @@ def label_estimator(model: str, labels: list[str] | None = None, **settings: Any
     from starlearn.estimators import Cannon, Regressor
 
     if model == "cannon":
+        if settings.get("adapt") not in (None, "none", "auto"):
+            raise ValueError("adapt (--adapt) trains a network's features: it does not "
+                             "apply to The Cannon (--model cannon)")
         own = set(inspect.signature(Cannon).parameters)
         return Cannon(labels, **{k: v for k, v in settings.items() if k in own})
     return Regressor(model, labels, **settings)
@@ -202,7 +211,9 @@ def build_classifier(model: str, train: Any, target: Any = None, *,
                      settings: Mapping[str, Any]) -> Any:
     """The Classifier of the emission-line-star recipe: a :class:`LineWindow` around
     ``line`` (Å, default H-alpha 6562.8; ``"none"`` for the whole spectrum) sampled like
-    the target survey, and with ``target`` spectra (unlabelled) domain adaptation
+    the target survey, divided by a linear continuum fitted to its line-free edges,
+    spectra without a radial velocity taken as at rest (flagged), and with ``target``
+    spectra (unlabelled) domain adaptation
     ``adapt`` = "blur" (the default with a target: :meth:`DomainAdapter.for_target`),
     "adversarial" or "blur+adversarial"."""
     from starlearn.estimators import Classifier
@@ -228,8 +239,13 @@ def build_classifier(model: str, train: Any, target: Any = None, *,
             sampling = find_preset(target.wave)
         window = LineWindow(line=float(line) if line else 6562.8, half_width=half_width,
                             sampling=sampling,
-                            rv_column="rv" if "rv" in train.meta.colnames else None,
-                            on_missing="mask")
+                            # spectra without a velocity (real files of archives that
+                            # give none) are taken as at rest and flagged: a model trained
+                            # on synthetic spectra (rv column all zeros) predicts them
+                            rv_column="rv", missing_rv="rest", on_missing="mask",
+                            # one continuum fit over the window's edges, in training and
+                            # prediction alike (flux-calibrated spectra are sloped)
+                            continuum="linear")
     adapter = None
     if adapt is not None and "blur" in adapt:
         adapter = DomainAdapter.for_target(train, target, r_source=r_source,
