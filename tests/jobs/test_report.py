@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from html import escape
 from html.parser import HTMLParser
 
 import numpy as np
@@ -170,12 +171,12 @@ def test_prediction_run_page_counts_each_flag_bit(runs, tmp_path):
     assert "starlearn predict" in html and plan["model_identity"]["weights_sha256"] in html
     assert f">{len(catalogue)}<" in html and "test.h5" in html
     assert "shallow-nn" in html  # the model, found again and checked by SHA-256
-    assert all(f"{bit}: {meaning}" in html for bit, meaning in FLAG_BITS.items())
+    assert all(f"{bit}: {escape(meaning)}" in html for bit, meaning in FLAG_BITS.items())
     for column in ("flags", "a_flag", "b_flag"):
         counts = flag_counts(catalogue)[column]
         assert counts[1] == _flag_rows(catalogue, column, 1)
         assert counts[0] == int(np.sum(np.asarray(catalogue[column]) == 0))
-    row = html.split("1: outside the range of the training labels</th>", 1)[1].split("</tr>")[0]
+    row = html.split(f"1: {escape(FLAG_BITS[1])}</th>", 1)[1].split("</tr>")[0]
     expected = [_flag_rows(catalogue, c, 1) for c in ("flags", "a_flag", "b_flag")]
     assert row.count("<td") == 3 and all(f">{n}<" in row for n in expected)
     # the rejected input and its reason
@@ -321,15 +322,19 @@ def test_existing_output_is_kept_unless_overwrite_and_a_failure_leaves_it(runs, 
 def test_flag_counts_know_each_bit_and_agree_with_the_estimators():
     from starlearn.estimators._labels import (
         FLAG_FAR_FROM_TRAINING,
+        FLAG_FAR_OUTSIDE_RANGE,
         FLAG_FEW_GOOD_PIXELS,
         FLAG_OUTSIDE_RANGE,
+        FLAG_UNPHYSICAL,
     )
+    from starlearn.estimators.classifier import FLAG_RV_ASSUMED
 
-    assert set(FLAG_BITS) == {FLAG_OUTSIDE_RANGE, FLAG_FAR_FROM_TRAINING, FLAG_FEW_GOOD_PIXELS}
+    assert set(FLAG_BITS) == {FLAG_OUTSIDE_RANGE, FLAG_FAR_FROM_TRAINING, FLAG_FEW_GOOD_PIXELS,
+                              FLAG_UNPHYSICAL, FLAG_FAR_OUTSIDE_RANGE, FLAG_RV_ASSUMED}
     table = Table({"teff_flag": [0, 1, 3, 4, 8], "flags": [0, 1, 3, 5, 8]})
     counts = flag_counts(table)
-    assert counts["teff_flag"] == {0: 1, 1: 2, 2: 1, 4: 1, 8: 1}
-    assert counts["flags"] == {0: 1, 1: 3, 2: 1, 4: 1, 8: 1}
+    assert counts["teff_flag"] == {0: 1, 1: 2, 2: 1, 4: 1, 8: 1, 16: 0, 32: 0}
+    assert counts["flags"] == {0: 1, 1: 3, 2: 1, 4: 1, 8: 1, 16: 0, 32: 0}
 
 
 def test_grid_summary_names_the_spacing():

@@ -43,18 +43,17 @@ from typing import Any
 import numpy as np
 
 from starlearn._atomic import atomic_write, check_writable
+from starlearn.jobs.archive import FLAG_MEANINGS
 
 __all__ = ["FLAG_BITS", "Section", "calibration_table", "classification_table",
            "collect_sections", "figure_html", "flag_counts", "flags_table", "grid_summary",
            "identify", "key_value_table", "read_history", "regression_table",
            "render_page", "snr_bin_table", "table_html", "training_curve", "write_report"]
 
-FLAG_BITS = {1: "outside the range of the training labels",
-             2: "far from the training spectra",
-             4: "too few usable pixels: not predicted (NaN)"}
-"""What each bit of a catalogue's ``flags`` and ``<label>_flag`` columns means (the bits
-the estimators set: ``FLAG_OUTSIDE_RANGE``, ``FLAG_FAR_FROM_TRAINING``,
-``FLAG_FEW_GOOD_PIXELS``)."""
+FLAG_BITS = FLAG_MEANINGS
+"""What each bit of a catalogue's ``flags`` and ``<label>_flag`` columns means: the
+catalogue's own definitions (:data:`starlearn.jobs.archive.FLAG_MEANINGS`, the bits the
+estimators set)."""
 
 CATALOGUE_SUFFIXES = (".parquet", ".fits", ".csv", ".ecsv")
 """Suffixes of the catalogues ``starlearn predict`` writes."""
