@@ -103,6 +103,10 @@ _REGRESS_ADAPT = ("none", "auto", "match", "coral", "mmd", "match+coral", "match
                    "H-alpha]; 'none' for spectra already cut.")
 @click.option("--half-width", type=int, default=None,
               help="classify: window pixels on each side of the line [70].")
+@click.option("--missing-rv", type=click.Choice(["rest", "measure"]), default=None,
+              help="classify: spectra without a radial velocity (meta rv) are taken as at "
+                   "rest, flagged (rest, the default), or get one measured from the line "
+                   "itself (measure; at rest and flagged where the line is too weak).")
 @click.option("--device", cls=EstimatorOption,
               default=None, help="auto, cpu, cuda ....")
 @click.option("--seed", cls=EstimatorOption,
@@ -128,8 +132,8 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
           snr_range: str | None, variational: bool | None, classes: str | None,
           balance: str | None, adapt_to: Path | None, adapt: str | None, init: Path | None,
           source_resolution: float | None, target_resolution: float | None,
-          line: str | None, half_width: int | None, params: tuple[str, ...],
-          **options: Any) -> None:
+          line: str | None, half_width: int | None, missing_rv: str | None,
+          params: tuple[str, ...], **options: Any) -> None:
     """Train a model on a data set and save it as a model folder."""
     from starlearn.jobs.training import (
         JOB_USES,
@@ -153,7 +157,7 @@ def train(task: str, model: str | None, data: Path, labels: str | None, output: 
              "variational": variational, "classes": split_names(classes), "balance": balance,
              "adapt": adapt, "source_resolution": source_resolution,
              "target_resolution": target_resolution, "line": line,
-             "half_width": half_width, **options}
+             "half_width": half_width, "missing_rv": missing_rv, **options}
     given = {**{k: v for k, v in given.items() if v is not None}, **parse_params(params)}
     if adapt_to is not None and task not in ("classify", "regress"):
         given["adapt_to"] = adapt_to

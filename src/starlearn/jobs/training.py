@@ -105,8 +105,8 @@ TASK_ESTIMATORS = {"regress": ("Regressor", "starnet"), "autoencode": ("Autoenco
 """Each task's estimator class (in :mod:`starlearn.estimators`) and default model."""
 
 JOB_USES = {"regress": {"grid", "labels"}, "autoencode": {"grid", "latent"},
-            "classify": {"classes", "line", "half_width", "adapt", "source_resolution",
-                         "target_resolution"}}
+            "classify": {"classes", "line", "half_width", "missing_rv", "adapt",
+                         "source_resolution", "target_resolution"}}
 """Settings each task's training job turns into constructor arguments itself (a resampling
 step, a line window, a domain adapter ...); every other setting must be a constructor
 parameter of the task's estimator."""
@@ -212,7 +212,8 @@ def build_classifier(model: str, train: Any, target: Any = None, *,
     """The Classifier of the emission-line-star recipe: a :class:`LineWindow` around
     ``line`` (Å, default H-alpha 6562.8; ``"none"`` for the whole spectrum) sampled like
     the target survey, divided by a linear continuum fitted to its line-free edges,
-    spectra without a radial velocity taken as at rest (flagged), and with ``target``
+    spectra without a radial velocity taken as at rest (flagged) or, with
+    ``missing_rv="measure"``, measured from the line, and with ``target``
     spectra (unlabelled) domain adaptation
     ``adapt`` = "blur" (the default with a target: :meth:`DomainAdapter.for_target`),
     "adversarial" or "blur+adversarial"."""
@@ -229,6 +230,7 @@ def build_classifier(model: str, train: Any, target: Any = None, *,
         settings["balance"] = None
     line = settings.pop("line", None)
     half_width = int(settings.pop("half_width", None) or 70)
+    missing_rv = str(settings.pop("missing_rv", None) or "rest")
     r_source = settings.pop("source_resolution", None)
     r_target = settings.pop("target_resolution", None)
     classes = _names(settings.pop("classes", None), "classes")
@@ -240,9 +242,10 @@ def build_classifier(model: str, train: Any, target: Any = None, *,
         window = LineWindow(line=float(line) if line else 6562.8, half_width=half_width,
                             sampling=sampling,
                             # spectra without a velocity (real files of archives that
-                            # give none) are taken as at rest and flagged: a model trained
-                            # on synthetic spectra (rv column all zeros) predicts them
-                            rv_column="rv", missing_rv="rest", on_missing="mask",
+                            # give none) are taken as at rest and flagged, or measured
+                            # from the line: a model trained on synthetic spectra (rv
+                            # column all zeros) predicts them
+                            rv_column="rv", missing_rv=missing_rv, on_missing="mask",
                             # one continuum fit over the window's edges, in training and
                             # prediction alike (flux-calibrated spectra are sloped)
                             continuum="linear")

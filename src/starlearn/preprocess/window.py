@@ -6,7 +6,12 @@ import numpy as np
 
 from starlearn.grid import Grid, air_to_vacuum, get_grid
 from starlearn.preprocess.base import Transform, _check_number
-from starlearn.preprocess.doppler import DopplerShift, column_kms, doppler_factor
+from starlearn.preprocess.doppler import (
+    DopplerShift,
+    column_kms,
+    doppler_factor,
+    line_velocity,
+)
 from starlearn.preprocess.resample import Resample
 from starlearn.spectra import SpectrumSet
 
@@ -138,14 +143,18 @@ class LineWindow(Transform):
         masked. None keeps the flux as it is.
     continuum_edge : float
         Fraction of the window on each side used for the continuum fit, in (0, 0.49].
-    missing_rv : {"raise", "rest"}
+    missing_rv : {"raise", "rest", "measure"}
         Spectra without a radial velocity (no ``rv_column`` meta column at all, or a
         masked / non-finite entry): ``"raise"`` (a missing column is a ``ValueError``,
-        missing entries follow ``on_missing``) or ``"rest"``: take them as already at rest
+        missing entries follow ``on_missing``); ``"rest"``: take them as already at rest
         (rv = 0 km/s) and flag them in the boolean meta column ``rv_assumed`` of the
         output (what a model trained on synthetic spectra, whose ``rv`` column is all
         zeros, needs to classify real files that carry no velocity, e.g. the Ondřejov
-        archive's).
+        archive's); ``"measure"``: measure the velocity from the line itself
+        (:func:`~starlearn.preprocess.doppler.line_velocity`, the centroid of the
+        absorption or emission; meta ``rv_measured`` True and the velocity in the
+        ``rv_column``), and take as at rest, flagged ``rv_assumed``, the spectra whose
+        line is too weak to give one.
 
     Examples
     --------
@@ -196,8 +205,8 @@ class LineWindow(Transform):
                              f"got {self.continuum!r}")
         _check_number(self.continuum_edge, "continuum_edge", who, low=0.0, high=0.49,
                       low_open=True)
-        if self.missing_rv not in ("raise", "rest"):
-            raise ValueError(f"{who}: 'missing_rv' must be 'raise' or 'rest', "
+        if self.missing_rv not in ("raise", "rest", "measure"):
+            raise ValueError(f"{who}: 'missing_rv' must be 'raise', 'rest' or 'measure', "
                              f"got {self.missing_rv!r}")
         if isinstance(self.sampling, (str, Grid, dict)):
             try:
@@ -266,9 +275,36 @@ class LineWindow(Transform):
         return out.replace(flux=flux.astype(out.flux.dtype), ivar=ivar.astype(out.ivar.dtype),
                            mask=mask)
 
+    def _measured(self, spectra: SpectrumSet, rv: np.ndarray) -> tuple[np.ndarray,
+                                                                         np.ndarray]:
+        """(rv with the missing entries measured from the line where it allows, which
+        were measured) for ``missing_rv="measure"``."""
+        missing = ~np.isfinite(rv)
+        measured = np.zeros(len(spectra), dtype=bool)
+        if not missing.any():
+            return rv, measured
+        part = spectra[np.flatnonzero(missing)]
+        wave = part.wave
+        if part.shared_wave:  # the pixels within the measurement's reach
+            near = np.abs(wave / self.line_vacuum - 1.0) * 299_792.458 <= 1600.0
+            cols = np.flatnonzero(near)
+            if cols.size == 0:
+                return rv, measured
+            part = part.replace(wave=wave[cols[0]:cols[-1] + 1],
+                                flux=part.flux[:, cols[0]:cols[-1] + 1],
+                                ivar=part.ivar[:, cols[0]:cols[-1] + 1],
+                                mask=part.mask[:, cols[0]:cols[-1] + 1])
+        good = ~part.mask & (part.ivar > 0)
+        found = line_velocity(part.wave, part.flux, good, self.line_vacuum)
+        rv = rv.copy()
+        rv[missing] = found
+        measured[missing] = np.isfinite(found)
+        return rv, measured
+
     def _transform(self, spectra: SpectrumSet) -> SpectrumSet:
         assumed = None   # (n,) bool: no radial velocity, taken as at rest (missing_rv="rest")
-        rest = self.missing_rv == "rest"
+        measured = None  # (n,) bool: velocity measured from the line (missing_rv="measure")
+        rest = self.missing_rv in ("rest", "measure")
         if self.rv_column is not None and self.rv_column not in spectra.meta.colnames:
             if not rest:
                 raise ValueError(f"LineWindow: the spectra have no meta column "
@@ -281,6 +317,11 @@ class LineWindow(Transform):
             assumed = np.ones(len(spectra), dtype=bool)
         if self.rv_column is not None:
             rv = column_kms(spectra.meta[self.rv_column])  # km/s, NaN where masked
+            if assumed is not None:  # no column at all: every velocity is missing
+                rv = np.full(len(spectra), np.nan)
+                assumed = None
+            if self.missing_rv == "measure":
+                rv, measured = self._measured(spectra, rv)
             known = np.isfinite(rv)
             if rest:
                 assumed = ~known if assumed is None else assumed
@@ -300,6 +341,10 @@ class LineWindow(Transform):
             shifted = self._crop(spectra, np.zeros(1))
         grid = self.grid
         out = Resample(grid=grid, min_good=0.5).transform(shifted)
+        if measured is not None:
+            meta = out.meta.copy()
+            meta["rv_measured"] = measured
+            out = out.replace(meta=meta)
         if assumed is not None or "rv_assumed" in out.meta.colnames:
             meta = out.meta.copy()
             before = (np.asarray(meta["rv_assumed"], dtype=bool) if "rv_assumed"
