@@ -44,3 +44,37 @@ def test_a_synth_lamost_model_predicts_every_real_lamost_sample(tmp_path):
     shown = np.isfinite(table["teff"])
     assert np.all((table["teff"][shown] > 2000) & (table["teff"][shown] < 60_000))
     assert str(table["teff"].unit) == "K" and str(table["logg"].unit) == "dex"
+
+
+@pytest.mark.parametrize(("preset", "folders", "n_files"), [
+    ("apogee", ["apogee"], 9),  # apStar DR17, apVisit r13, aspcapStar r6: onto the apStar grid
+    ("segue", ["sdss-spec", "sdss-spec-dr9", "sdss-spspec-dr7"], 7),  # DR7 to DR17 files
+])
+def test_a_synth_model_of_each_preset_predicts_its_real_samples(tmp_path, preset, folders,
+                                                                n_files):
+    root = SAMPLES.parent
+    Regressor("shallow-nn", ["teff", "logg", "fe_h"], epochs=1, progress=False,
+              engine="torch", preprocess=RunningPercentileContinuum(),
+              model_config={"hidden": [8]}).fit(generate(preset, 100, seed=1)).save(
+        tmp_path / "model")
+    out = tmp_path / "labels.parquet"
+    with pytest.warns(UserWarning, match="resampled onto the model's grid"):
+        summary = run_archive(tmp_path / "model", [root / f for f in folders], out,
+                              progress=False, command=["starlearn", "predict"])
+    assert summary.rejected == 0 and summary.spectra == n_files, summary
+    assert summary.not_predicted == 0
+    table = read_catalogue(out)
+    assert len(set(table["file"])) == n_files and str(table["teff"].unit) == "K"
+
+
+def test_a_coarser_real_grid_is_refused_with_the_way_out(tmp_path):
+    """The DR10 apVisit (6,144 pixels 1.26 times as wide as the apStar grid's) is not
+    upsampled silently: the reason and --resample always are named."""
+    from starlearn.errors import NothingPredictedError
+
+    Regressor("shallow-nn", ["teff"], epochs=1, progress=False, engine="torch",
+              model_config={"hidden": [4]}).fit(generate("apogee", 60, seed=2)).save(
+        tmp_path / "model")
+    with pytest.raises(NothingPredictedError, match="1.26 times as wide.*--resample always"):
+        run_archive(tmp_path / "model", [SAMPLES.parent / "apogee-apvisit"],
+                    tmp_path / "x.fits", progress=False)
