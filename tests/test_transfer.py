@@ -92,7 +92,7 @@ def test_adaptation_reduces_the_target_error_on_a_slope_gap(fitted, domains):
 
 
 def test_match_takes_the_target_mask_and_noise():
-    from starlearn.estimators.regressor import _TargetPool
+    from starlearn.estimators._regressor_training import _TargetPool
 
     source = toy(300, snr=200.0, seed=3)
     target = toy(150, snr=15.0, seed=4, masked=slice(10, 20))
