@@ -317,7 +317,10 @@ def test_label_distributions():
     giants = apo["logg"] < 3.0                    # cooler at lower log g on the RGB
     assert np.corrcoef(apo["teff"][giants], apo["logg"][giants])[0, 1] > 0.5
     ond = draw_labels("ondrejov-halpha", 500, seed=0)
-    assert np.all((ond["teff"] >= 6500) & (ond["teff"] <= 25_000))
+    assert np.all((ond["teff"] >= 4000) & (ond["teff"] <= 25_000))
+    cool = ond["population"] == "fgk-star"  # a third of the absorption-line stars
+    assert np.all(ond["class"][cool] == 0) and np.all(ond["teff"][cool] < 6500)
+    assert 0.25 < cool.sum() / np.sum(ond["class"] == 0) < 0.42
     assert ond.meta["class_names"] == list(CLASS_NAMES)
     np.testing.assert_allclose(np.bincount(ond["class"]) / 500, [0.45, 0.45, 0.10])
 

@@ -58,7 +58,11 @@ def edge_normalise(flux: np.ndarray, good: np.ndarray, edge: float = 0.2) -> np.
     last ``edge`` fraction of good pixels, minus 1 (a line at the window's centre stays).
 
     Works for continuum-normalised and flux-calibrated spectra alike, so that windows from
-    different instruments share one scale. Bad pixels become 0.
+    different instruments share one scale. Bad pixels take the value interpolated
+    linearly between the nearest good pixels on each side (the nearest one at the
+    window's ends): a masked line core reads as the line around it, not as a core at the
+    continuum, which a network takes for a central reversal (a real F0 LAMOST star with
+    its H-alpha core masked was called double-peak). Rows with no usable edges are 0.
     """
     flux = np.asarray(flux)
     good = np.asarray(good, dtype=bool)
@@ -83,7 +87,10 @@ def edge_normalise(flux: np.ndarray, good: np.ndarray, edge: float = 0.2) -> np.
     positive = np.all((continuum > 0) | ~g, axis=1)
     rows, g, continuum = rows[positive], g[positive], continuum[positive]
     ratio = np.divide(flux[rows], continuum, out=np.zeros_like(continuum), where=g) - 1.0
-    out[rows] = np.where(g, ratio, 0.0)
+    ratio = np.where(g, ratio, 0.0)
+    for i in np.flatnonzero(~g.all(axis=1)):
+        ratio[i, ~g[i]] = np.interp(x[~g[i]], x[g[i]], ratio[i, g[i]])
+    out[rows] = ratio
     return out
 
 

@@ -10,7 +10,9 @@ Populations (fractions per survey in ``_MIX``):
 * ``hot``: A/F stars (7,000-9,500 K, optical surveys only);
 * ``ob``: hot B/A/F stars (6,500-25,000 K) of the Ondřejov H-alpha archive, with the
   classes ``absorption``, ``emission`` (single-peaked Be-star H-alpha emission) and
-  ``double-peak`` (Be-star disc emission with two peaks 100-400 km/s apart).
+  ``double-peak`` (Be-star disc emission with two peaks 100-400 km/s apart); a third of
+  the absorption-line stars are F, G and K dwarfs and giants (4,000-6,500 K,
+  ``fgk-star``), as an emission-line search of a survey meets them.
 
 Chemistry: [Fe/H] from a thin disc, thick disc and halo mixture (-2.5 to +0.5, metal-poor
 tail); [alpha/Fe] anticorrelated with [Fe/H] (a low-alpha thin-disc sequence, a high-alpha
@@ -260,6 +262,11 @@ def class_counts(class_fractions: Sequence[float] | Mapping[str, float] | None, 
     return counts
 
 
+COOL_ABSORPTION_FRACTION = 1.0 / 3.0
+"""Share of the ``ondrejov-halpha`` absorption-line stars that are F, G and K stars
+(4,000-6,500 K); the others are A and B stars (6,500-25,000 K)."""
+
+
 def _ondrejov(rng: np.random.Generator, n: int, class_fractions) -> Table:
     counts = class_counts(class_fractions, n)
     cls = rng.permutation(np.repeat(np.arange(len(CLASS_NAMES)), counts))
@@ -288,6 +295,18 @@ def _ondrejov(rng: np.random.Generator, n: int, class_fractions) -> Table:
     em_shift[double] = 10.0 * z[1, double]
     pop = np.where(teff > 10_000.0, "b-star", "af-star").astype(object)
     pop[be] = "be-star"
+    # a third of the absorption-line stars are F, G and K stars (4,000-6,500 K; dwarfs and,
+    # below 5,300 K, also giants): the stars a survey's emission-line search meets most,
+    # whose H-alpha is narrower and shallower than an A star's (without them a classifier
+    # took real G and K stars for emission-line stars); slow rotators
+    w = rng.uniform(size=(4, n))
+    cool = (cls == 0) & (w[0] < COOL_ABSORPTION_FRACTION)
+    teff = np.where(cool, np.exp(np.log(4_000.0) + w[1] * np.log(6_500.0 / 4_000.0)), teff)
+    giant = cool & (teff < 5_300.0) & (w[2] < 0.4)
+    logg = np.where(cool, np.where(giant, 2.2 + 1.2 * w[3], 3.9 + 0.7 * w[3]), logg)
+    vsini = np.where(cool, 2.0 + 12.0 * rng.beta(1.2, 3.0, n), vsini)
+    feh = np.where(cool, np.clip(0.25 * rng.normal(size=n) - 0.1, -1.0, 0.4), feh)
+    pop[cool] = "fgk-star"
     return Table({"population": pop.astype(str), "teff": teff, "logg": logg, "fe_h": feh,
                   "vsini": vsini, "vmicro": np.clip(2.0 + 0.3 * rng.normal(size=n), 1.0, 3.0),
                   "class": cls.astype(np.int64), "em_amp": em_amp, "em_sep": em_sep,
