@@ -1,4 +1,5 @@
-"""Errors starlearn raises for problems with the user's input (not bugs).
+"""Errors starlearn raises for problems with the user's input (not bugs), and the
+warnings about input it repaired.
 
 Every one of them is an :class:`InputError` (and also the builtin exception a Python user
 would expect: a ValueError for a file that cannot be read, a FileExistsError for a locked
@@ -10,7 +11,7 @@ traceback.
 
 from __future__ import annotations
 
-__all__ = ["InputError", "MissingExtraError", "NothingPredictedError"]
+__all__ = ["InputError", "MissingExtraError", "NothingPredictedError", "ResampledWarning"]
 
 
 class InputError(Exception):
@@ -43,3 +44,19 @@ class MissingExtraError(InputError, ImportError):
 class NothingPredictedError(InputError, RuntimeError):
     """Not one input of a run could be predicted (the first reason is in the message, all
     of them in the rejects table)."""
+
+
+class ResampledWarning(UserWarning):
+    """Input spectra on another wavelength grid than the model's were resampled onto it
+    (:meth:`starlearn.estimators.base.ArtifactEstimator.prepare_inputs`).
+
+    Attributes
+    ----------
+    grid : str
+        The input spectra's grid as the message names it (``"3899 pixels,
+        3700.0-9078.2 A"``), so that a batch run can count the spectra per input grid.
+    """
+
+    def __init__(self, message: str, *, grid: str) -> None:
+        super().__init__(message)
+        self.grid = grid

@@ -163,8 +163,9 @@ class ArtifactEstimator(BaseEstimator):
         model's log-uniform grid, before ``preprocess``): the inverse variance is
         propagated, and model pixels outside a spectrum's coverage (or less than half
         covered by its good pixels) are masked, so that ``min_usable`` decides whether it
-        is predicted (NaN and flag 4 otherwise). It is said in one UserWarning naming both
-        grids (``"... resampled onto the model's grid ..."``), once per grid under
+        is predicted (NaN and flag 4 otherwise). It is said in one
+        :class:`~starlearn.errors.ResampledWarning` (a UserWarning) naming both grids
+        (``"... resampled onto the model's grid ..."``), once per grid under
         Python's default warning filter. A real LAMOST file cut at the red end (3,899
         pixels, 3,700-9,078 A) reaches a model trained on ``starlearn synth lamost``
         (3,909 pixels, 3,700-9,099 A) with its last 10 pixels masked.
@@ -194,6 +195,7 @@ class ArtifactEstimator(BaseEstimator):
         if policy != "never" and not on_grid and not sets_grid:
             import warnings
 
+            from starlearn.errors import ResampledWarning
             from starlearn.grid import Grid, find_preset
             from starlearn.preprocess import Resample
 
@@ -226,11 +228,11 @@ class ArtifactEstimator(BaseEstimator):
                                  "Pass resample='always' (starlearn predict --resample "
                                  "always) to resample them anyway, or resample them first "
                                  "(starlearn.preprocess.Resample)")
-            warnings.warn(f"input spectra on another wavelength grid ({got}) resampled onto "
-                          f"the model's grid ({ours}), flux-conserving: ivar propagated, "
-                          "model pixels outside their coverage masked (min_usable "
-                          f"{need:.0%} decides; resample={policy!r})", UserWarning,
-                          stacklevel=2)
+            warnings.warn(ResampledWarning(
+                f"input spectra on another wavelength grid ({got}) resampled onto the "
+                f"model's grid ({ours}), flux-conserving: ivar propagated, model pixels "
+                f"outside their coverage masked (min_usable {need:.0%} decides; "
+                f"resample={policy!r})", grid=got), stacklevel=2)
             spectra = Resample(grid=grid).transform(spectra)
         if self.preprocess is not None:
             spectra = self.preprocess.transform(spectra)

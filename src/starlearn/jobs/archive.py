@@ -45,7 +45,7 @@ import numpy as np
 
 from starlearn._atomic import atomic_write, check_writable
 from starlearn._extras import require
-from starlearn.errors import NothingPredictedError
+from starlearn.errors import NothingPredictedError, ResampledWarning
 
 __all__ = ["FLAG_MEANINGS", "METADATA_COLUMNS", "RESAMPLE_POLICIES", "ArchiveSummary",
            "NothingPredictedError", "Part", "model_identity", "plan_parts", "read_catalogue",
@@ -72,7 +72,8 @@ RESAMPLE_POLICIES = ("auto", "never", "always")
 :meth:`~starlearn.estimators.base.ArtifactEstimator.prepare_inputs`)."""
 
 _RESAMPLED = "resampled onto the model's grid"
-"""The phrase of the estimators' warning when they resample an input."""
+"""The phrase of the run's warning about the inputs it resampled (as the estimators' own
+:class:`~starlearn.errors.ResampledWarning` says it)."""
 
 METADATA_COLUMNS: dict[str, tuple[str, str]] = {
     # identifiers (written as text: 64-bit ids stay exact, and every part agrees)
@@ -274,10 +275,8 @@ def _predict_one(model: Any, spectra: Any, seen: dict[str, int]) -> Any:
         warnings.simplefilter("always")
         table = model.predict(spectra)
     for w in caught:
-        text = str(w.message)
-        if _RESAMPLED in text:
-            grid = text.split(" (", 1)[1].split(")", 1)[0] if " (" in text else text
-            seen[grid] = seen.get(grid, 0) + len(spectra)
+        if isinstance(w.message, ResampledWarning):
+            seen[w.message.grid] = seen.get(w.message.grid, 0) + len(spectra)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return _with_metadata(table, spectra)
