@@ -111,11 +111,14 @@ class LabelEstimator(ArtifactEstimator):
         """How input noise reaches each label (see the Regressor); None: 1/(S/N) alone."""
         return None
 
-    def _calibrate(self, calib: SpectrumSet, train: SpectrumSet | None = None) -> None:
+    def _calibrate(self, calib: SpectrumSet, train: SpectrumSet | None = None, *,
+                   known_features: np.ndarray | None = None) -> np.ndarray | None:
         """Fit the error calibration on ``calib`` (spectra that chose nothing else) and the
-        far-from-training check on ``train`` (a sample of training spectra) and ``calib``;
-        measure the calibration out of fold (each half with the calibration of the
-        other)."""
+        far-from-training check on ``train`` (a sample of training spectra), ``calib``
+        and ``known_features`` (features of other spectra the model is meant to know,
+        e.g. the unlabelled target spectra of a domain adaptation); measure the
+        calibration out of fold (each half with the calibration of the other). Returns
+        the network features of ``train`` (None without a network or ``train``)."""
         from starlearn.evaluate.metrics import calibration, regression_metrics
 
         names = self.label_names_
@@ -126,8 +129,11 @@ class LabelEstimator(ArtifactEstimator):
         true = calib.labels[:, idx].astype(np.float64)
         self._set_calibration(calibrate_errors(true, pred["mean"], pred["err_stat"],
                                                pred["noise"]))
+        train_features = None
         if pred["features"] is not None and train is not None:
-            self._fit_novelty(self._predict_arrays(train, mc=False)["features"],
+            train_features = self._predict_arrays(train, mc=False)["features"]
+            self._fit_novelty(train_features if known_features is None else
+                              np.concatenate([train_features, known_features]),
                               pred["features"])
         self.novelty_threshold_ = novelty_threshold(self._novelty(pred))
         self.valid_metrics_ = {
@@ -137,6 +143,7 @@ class LabelEstimator(ArtifactEstimator):
             "calibration_note": ("held out: the calibration split chose neither the weights "
                                  "nor the best epoch; each half's z-scores use the error "
                                  "calibration fitted on the other half")}
+        return train_features
 
     def _set_calibration(self, calibration: dict[str, np.ndarray]) -> None:
         self.error_scale_ = calibration["scale"]

@@ -425,24 +425,19 @@ class Regressor(LabelEstimator, NetworkEstimator):
             target_features = self._predict_arrays(target, mc=False)["features"]
         if self.translator_ is not None:  # source spectra pass the source autoencoder
             self._set_direction("source")
-        self._novelty_extra = target_features  # the flag knows the target spectra
-        try:
-            self._calibrate(state["calib"], train_sample)
+        try:  # the far-from-training check knows the target spectra too
+            source_features = self._calibrate(state["calib"], train_sample,
+                                              known_features=target_features)
         finally:
-            self._novelty_extra = None
             self._set_direction("target")
         self._target_pool = None
         if target_features is not None:
             # a target spectrum like the ones the model was adapted to is not "far"
             d = novelty_distance(target_features, self.feature_mean_, self.feature_icov_)
             self.novelty_threshold_ = max(self.novelty_threshold_, novelty_threshold(d))
-            if self.translator_ is not None:
-                self._set_direction("source")
-            source_features = self._predict_arrays(train_sample[:1000], mc=False)["features"]
-            self._set_direction("target")
             self.valid_metrics_["domain"] = {
                 "method": self.adapt_,
-                **domain_distance(source_features, target_features[:1000],
+                **domain_distance(source_features[:1000], target_features[:1000],
                                   seed=self.seed)}
 
     def _set_direction(self, direction: str) -> None:
@@ -452,12 +447,6 @@ class Regressor(LabelEstimator, NetworkEstimator):
             self.translator_.direction = direction
             self.__dict__.pop("engine_", None)
             self.__dict__.pop("artifact_path_", None)
-
-    def _fit_novelty(self, train_features: np.ndarray, valid_features: np.ndarray) -> None:
-        extra = getattr(self, "_novelty_extra", None)
-        if extra is not None:
-            train_features = np.concatenate([train_features, extra])
-        super()._fit_novelty(train_features, valid_features)
 
     # ------------------------------------------------------------------ few-shot
     def fine_tune(self, spectra: SpectrumSet | str | PathLike | Any, *, epochs: int = 60,
