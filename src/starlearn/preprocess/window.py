@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from starlearn.grid import Grid, air_to_vacuum, get_grid
+from starlearn.grid import C_KMS, Grid, air_to_vacuum, get_grid
 from starlearn.preprocess.base import Transform, _check_number
 from starlearn.preprocess.doppler import (
     DopplerShift,
@@ -100,6 +100,12 @@ def fit_continuum(wave: np.ndarray, flux: np.ndarray, good: np.ndarray, *, degre
         use = np.where(ok[:, None], keep, use)
     fit[rows] = model * scale
     return fit
+
+
+def _columns(spectra: SpectrumSet, cols: slice) -> SpectrumSet:
+    """The pixels ``cols`` of spectra on one shared grid."""
+    return spectra.replace(wave=spectra.wave[cols], flux=spectra.flux[:, cols],
+                           ivar=spectra.ivar[:, cols], mask=spectra.mask[:, cols])
 
 
 class LineWindow(Transform):
@@ -237,7 +243,7 @@ class LineWindow(Transform):
         if isinstance(self.sampling, (str, Grid, dict)):
             dlog10 = get_grid(self.sampling).dlog10
         else:
-            dlog10 = float(np.log10(1.0 + float(self.sampling) / 299_792.458))
+            dlog10 = float(np.log10(1.0 + float(self.sampling) / C_KMS))
         n = int(self.half_width)
         return Grid(log10_start=float(np.log10(self.line_vacuum) - (n - 0.5) * dlog10),
                     dlog10=dlog10, n_pix=2 * n, name=f"window-{self.line:g}")
@@ -257,9 +263,7 @@ class LineWindow(Transform):
         lo, hi = max(0, int(lo)), min(spectra.n_pix, int(hi))
         if hi - lo < 2 or hi - lo >= spectra.n_pix:
             return spectra
-        cols = slice(lo, hi)
-        return spectra.replace(wave=spectra.wave[cols], flux=spectra.flux[:, cols],
-                               ivar=spectra.ivar[:, cols], mask=spectra.mask[:, cols])
+        return _columns(spectra, slice(lo, hi))
 
     def _normalise(self, out: SpectrumSet) -> SpectrumSet:
         """``out`` divided by its fitted continuum (see ``continuum``)."""
@@ -284,16 +288,12 @@ class LineWindow(Transform):
         if not missing.any():
             return rv, measured
         part = spectra[np.flatnonzero(missing)]
-        wave = part.wave
-        if part.shared_wave:  # the pixels within the measurement's reach
-            near = np.abs(wave / self.line_vacuum - 1.0) * 299_792.458 <= 1600.0
+        if part.shared_wave:  # the pixels within the measurement's reach (1,500 km/s)
+            near = np.abs(part.wave / self.line_vacuum - 1.0) * C_KMS <= 1600.0
             cols = np.flatnonzero(near)
             if cols.size == 0:
                 return rv, measured
-            part = part.replace(wave=wave[cols[0]:cols[-1] + 1],
-                                flux=part.flux[:, cols[0]:cols[-1] + 1],
-                                ivar=part.ivar[:, cols[0]:cols[-1] + 1],
-                                mask=part.mask[:, cols[0]:cols[-1] + 1])
+            part = _columns(part, slice(cols[0], cols[-1] + 1))
         good = ~part.mask & (part.ivar > 0)
         found = line_velocity(part.wave, part.flux, good, self.line_vacuum)
         rv = rv.copy()
