@@ -134,9 +134,9 @@ def test_calibration_split_is_not_trained_on_or_used_for_early_stopping(data, mo
     seen = {}
     real = module.Regressor._calibrate
 
-    def spy(self, calib, train=None):
+    def spy(self, calib, train=None, **kwargs):
         seen["calib"] = set(np.asarray(calib.ids, dtype=str))
-        return real(self, calib, train)
+        return real(self, calib, train, **kwargs)
 
     monkeypatch.setattr(module.Regressor, "_calibrate", spy)
     train, _ = data
